@@ -1,0 +1,49 @@
+"""The ``tripleentropy`` command: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import UserError
+
+# Each entry adds one subcommand: register(subparsers) creates its parser and sets
+# ``handler`` (a function of the parsed arguments returning the exit status).
+_COMMANDS: list = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tripleentropy",
+        description=(
+            "Fine-tune Hugging Face encoders for text classification with TripleEntropy "
+            "(cross-entropy + SoftTriple) and compare it with plain cross-entropy."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in _COMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as error:
+        print(f"tripleentropy: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tripleentropy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

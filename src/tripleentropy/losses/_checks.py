@@ -1,0 +1,30 @@
+"""Input validation shared by the losses: clear ValueErrors instead of silent broadcasting."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value}")
+
+
+def check_positive(name: str, value: float) -> None:
+    if not float(value) > 0.0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def check_labels(labels: torch.Tensor, num_rows: int, num_classes: int | None, what: str) -> None:
+    """Labels must be a 1-D integer tensor with one entry per row of ``what``, within range."""
+    if labels.dim() != 1:
+        raise ValueError(f"labels must be 1-D (one class index per example), got shape {tuple(labels.shape)}")
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor, got dtype {labels.dtype}")
+    if labels.shape[0] != num_rows:
+        raise ValueError(f"{what} has {num_rows} examples but labels has {labels.shape[0]}")
+    if labels.numel() and num_classes is not None:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise ValueError(f"label {bad} is out of range for {num_classes} classes (expected 0..{num_classes - 1})")

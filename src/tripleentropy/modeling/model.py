@@ -1,0 +1,275 @@
+"""One module that owns a Hugging Face sequence classifier and the fine-tuning loss."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModelForSequenceClassification, set_seed
+from transformers.utils import ModelOutput
+
+from ..errors import UserError
+from ..losses import SoftTripleLoss, SupConCrossEntropyLoss, TripleEntropyLoss
+from .pretrained import PretrainedEncoder, load_pretrained, quiet_transformers
+
+LOSSES = ("tripleentropy", "ce", "supcon")
+SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
+LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
+LOSS_CONFIG_NAME = "tripleentropy_loss.json"
+
+#: Settings each loss accepts, with their defaults (the authors' TripleEntropy values).
+LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tripleentropy": {
+        "beta": 0.4,
+        "la": 8.0,
+        "gamma": 0.1,
+        "margin": 0.1,
+        "centers": 5,
+        "tau": 0.2,
+        "softtriple_input": "tokens",
+    },
+    "supcon": {"beta": 0.9, "temperature": 0.1},
+    "ce": {},
+}
+
+
+@dataclass
+class TripleEntropyOutput(ModelOutput):
+    """``logits`` (B, C) of the classification head; with labels, ``loss`` (the total) and its
+    parts ``ce`` and ``metric`` (None for plain cross-entropy)."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    ce: torch.Tensor | None = None
+    metric: torch.Tensor | None = None
+
+
+def loss_settings(loss: str, **settings: Any) -> dict[str, Any]:
+    """The full settings of ``loss``: its defaults updated with ``settings`` (None = default).
+
+    Raises ``UserError`` for an unknown loss, an unknown setting or a bad value.
+    """
+    if loss not in LOSS_DEFAULTS:
+        raise UserError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    given = {key: value for key, value in settings.items() if value is not None}
+    unknown = sorted(set(given) - set(LOSS_DEFAULTS[loss]))
+    if unknown:
+        raise UserError(f"loss {loss!r} takes no setting {', '.join(unknown)}")
+    resolved = {**LOSS_DEFAULTS[loss], **given}
+    if loss == "tripleentropy" and resolved["softtriple_input"] not in SOFTTRIPLE_INPUTS:
+        raise UserError(
+            f"unknown softtriple input {resolved['softtriple_input']!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
+        )
+    return resolved
+
+
+def _build_criterion(loss: str, settings: dict[str, Any], num_labels: int, hidden_size: int) -> nn.Module | None:
+    try:
+        if loss == "tripleentropy":
+            softtriple = SoftTripleLoss(
+                num_classes=num_labels,
+                embedding_dim=hidden_size,
+                centers_per_class=int(settings["centers"]),
+                la=settings["la"],
+                gamma=settings["gamma"],
+                margin=settings["margin"],
+                tau=settings["tau"],
+            )
+            return TripleEntropyLoss(beta=settings["beta"], softtriple=softtriple)
+        if loss == "supcon":
+            return SupConCrossEntropyLoss(beta=settings["beta"], temperature=settings["temperature"])
+    except ValueError as error:
+        raise UserError(f"bad {loss} loss setting: {error}") from error
+    return None
+
+
+class TripleEntropyForSequenceClassification(nn.Module):
+    """A Hugging Face ``AutoModelForSequenceClassification`` fine-tuned with TripleEntropy.
+
+    The module owns the classifier (``self.model``, any encoder: BERT/MiniLM, RoBERTa, MPNet,
+    DeBERTa, ...) and the loss (``self.criterion``, which holds the SoftTriple centers), so the
+    centers train, save, load and synchronise across processes with the model. Prediction
+    always uses the classification head's logits; the loss only shapes the training.
+
+    Losses (``loss``):
+        - ``tripleentropy``: ``beta * CE + (1 - beta) * SoftTriple`` (Sosnowski et al. 2022) on
+          the input chosen by ``softtriple_input``: ``tokens`` (every non-padding token's
+          last-layer state, carrying its sentence's label), ``tokens-with-padding`` (the
+          authors' exact behaviour), ``cls`` (first token) or ``mean`` (mean of the tokens).
+        - ``supcon``: ``beta * CE + (1 - beta) * SupCon`` on the normalised first-token state
+          (Gunel et al. 2021).
+        - ``ce``: cross-entropy only.
+
+    Build it with ``from_encoder`` (a pretrained encoder and a fresh head) or ``from_pretrained``
+    (a directory written by ``save_pretrained``).
+
+    Example::
+
+        model = TripleEntropyForSequenceClassification.from_encoder("minilm", num_labels=2, beta=0.4)
+        out = model(**tokenizer(["good", "bad"], return_tensors="pt", padding=True), labels=torch.tensor([1, 0]))
+        out.loss.backward()   # out.ce and out.metric hold the two parts
+    """
+
+    def __init__(self, model: nn.Module, loss: str = "tripleentropy", **settings: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_name = loss
+        self.loss_settings = loss_settings(loss, **settings)
+        config = model.config
+        self.criterion = _build_criterion(loss, self.loss_settings, config.num_labels, config.hidden_size)
+
+    @property
+    def config(self):
+        """The Hugging Face configuration of the classifier (labels, encoder sizes)."""
+        return self.model.config
+
+    @classmethod
+    def from_encoder(
+        cls,
+        name_or_path: str | PretrainedEncoder,
+        num_labels: int,
+        loss: str = "tripleentropy",
+        id2label: dict[int, str] | None = None,
+        seed: int | None = None,
+        **loss_settings: Any,
+    ) -> TripleEntropyForSequenceClassification:
+        """A pretrained encoder with a new classification head of ``num_labels`` classes.
+
+        ``name_or_path`` is ``minilm`` (the bundled all-MiniLM-L6-v2), a local directory, a hub
+        id, or a ``PretrainedEncoder`` already loaded (then nothing is read from disk). With a
+        ``seed`` the new head and centers start from the same values every time.
+        """
+        pretrained = name_or_path if isinstance(name_or_path, PretrainedEncoder) else load_pretrained(name_or_path)
+        if int(num_labels) < 1:
+            raise UserError(f"num_labels must be >= 1, got {num_labels}")
+        id2label = {int(i): str(name) for i, name in (id2label or {i: f"LABEL_{i}" for i in range(num_labels)}).items()}
+        if len(id2label) != num_labels:
+            raise UserError(f"id2label has {len(id2label)} labels but num_labels is {num_labels}")
+        config = pretrained.config.__class__.from_dict(pretrained.config.to_dict())
+        config.num_labels = int(num_labels)
+        config.id2label = id2label
+        config.label2id = {name: i for i, name in id2label.items()}
+        if seed is not None:
+            set_seed(seed)
+        model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False, dtype=torch.float32)
+        missing, unexpected = model.base_model.load_state_dict(pretrained.state_dict, strict=False)
+        if unexpected or [key for key in missing if "position_ids" not in key]:
+            raise UserError(f"the weights of {pretrained.name_or_path} do not fit its configuration")
+        return cls(model, loss=loss, **loss_settings)
+
+    # ---- forward -------------------------------------------------------------------------
+
+    def _softtriple_input(
+        self, states: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        kind = self.loss_settings["softtriple_input"]
+        if kind == "tokens":
+            return states, attention_mask
+        if kind == "tokens-with-padding":
+            return states, None
+        if kind == "cls":
+            return states[:, 0], None
+        if attention_mask is None:
+            return states.mean(dim=1), None
+        weights = attention_mask.to(states.dtype).unsqueeze(-1)
+        return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0), None
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> TripleEntropyOutput:
+        inputs: dict[str, torch.Tensor] = {"input_ids": input_ids}
+        if attention_mask is not None:
+            inputs["attention_mask"] = attention_mask
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        need_states = labels is not None and self.criterion is not None
+        outputs = self.model(**inputs, output_hidden_states=need_states, return_dict=True)
+        logits = outputs.logits
+        if labels is None:
+            return TripleEntropyOutput(logits=logits)
+        if self.criterion is None:
+            ce = nn.functional.cross_entropy(logits.float(), labels)
+            return TripleEntropyOutput(loss=ce, logits=logits, ce=ce.detach())
+        states = outputs.hidden_states[-1]
+        if self.loss_name == "tripleentropy":
+            embeddings, mask = self._softtriple_input(states, attention_mask)
+            parts = self.criterion(logits, embeddings, labels, mask)
+        else:
+            parts = self.criterion(logits, states[:, 0], labels)
+        return TripleEntropyOutput(loss=parts.loss, logits=logits, ce=parts.ce.detach(), metric=parts.metric.detach())
+
+    # ---- parameters ----------------------------------------------------------------------
+
+    def center_parameters(self) -> list[nn.Parameter]:
+        """The SoftTriple centers (empty for the other losses): they get their own optimizer group."""
+        if self.loss_name == "tripleentropy":
+            return [self.criterion.softtriple.centers]
+        return []
+
+    @property
+    def centers(self) -> torch.Tensor | None:
+        """The SoftTriple centers (C * K, D), class major, or None for the other losses."""
+        return self.criterion.softtriple.centers if self.loss_name == "tripleentropy" else None
+
+    # ---- saving and loading -------------------------------------------------------------------
+
+    def save_pretrained(self, save_directory: str | Path, tokenizer=None) -> None:
+        """Write a plain Hugging Face classifier directory plus the loss beside it.
+
+        ``AutoModelForSequenceClassification.from_pretrained(dir)`` and ``pipeline(...)`` load
+        it without this package; ``tripleentropy_loss.json`` (loss and settings) and
+        ``tripleentropy_loss.safetensors`` (the centers) let ``from_pretrained`` restore all.
+        """
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(directory)
+        settings = {"loss": self.loss_name, "settings": self.loss_settings}
+        (directory / LOSS_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
+        tensors = {"centers": self.centers.detach().float().cpu().contiguous()} if self.centers is not None else {}
+        save_file(tensors, str(directory / LOSS_WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> TripleEntropyForSequenceClassification:
+        """Reload a directory written by ``save_pretrained`` (classifier, loss and centers).
+
+        A plain Hugging Face classifier directory without the loss files loads with loss ``ce``.
+        """
+        directory = Path(directory)
+        if not (directory / "config.json").is_file():
+            raise UserError(f"{directory} is not a saved model directory (no config.json)")
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                directory, trust_remote_code=False, dtype=torch.float32
+            )
+        config_file = directory / LOSS_CONFIG_NAME
+        saved = json.loads(config_file.read_text()) if config_file.is_file() else {"loss": "ce", "settings": {}}
+        module = cls(model, loss=saved["loss"], **saved["settings"])
+        module._load_centers(directory)
+        return module
+
+    def _load_centers(self, directory: Path) -> None:
+        weights = directory / LOSS_WEIGHTS_NAME
+        if self.centers is not None and weights.is_file():
+            with torch.no_grad():
+                self.centers.copy_(load_file(str(weights))["centers"])
+
+    def load_weights(self, directory: str | Path) -> None:
+        """Copy the classifier and the centers saved in ``directory`` into this module, in place."""
+        directory = Path(directory)
+        with quiet_transformers():
+            saved = AutoModelForSequenceClassification.from_pretrained(
+                directory, trust_remote_code=False, dtype=torch.float32
+            )
+        self.model.load_state_dict(saved.state_dict())
+        self._load_centers(directory)

@@ -1,0 +1,241 @@
+"""``train_model``: one readable path from a ``TrainConfig`` and examples to a trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from transformers import EarlyStoppingCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from .. import __version__
+from ..data.examples import Example
+from ..errors import UserError
+from ..modeling import PretrainedEncoder, TripleEntropyForSequenceClassification, load_pretrained
+from .config import TrainConfig
+from .evaluation import classification_metrics, evaluate_model
+from .features import TokenizedExamples, make_collator, tokenize_examples
+from .trainer import TripleEntropyTrainer
+
+RUN_CONFIG_NAME = "run_config.json"
+METRICS_NAME = "metrics.json"
+
+
+@dataclass
+class TrainResult:
+    """What ``train_model`` returns.
+
+    Attributes:
+        model: the trained module (on the training device, in eval mode).
+        tokenizer: its tokenizer.
+        label_names: class names, index = label.
+        metrics: ``evaluate_model`` metrics on the validation data (None without validation).
+        train_metrics: the Trainer's summary (runtime, samples per second, mean loss, ...).
+        log_history: every logged record (loss, ce, metric, learning rate, eval metrics).
+        output_dir: where the model was saved (None when not saved).
+    """
+
+    model: TripleEntropyForSequenceClassification
+    tokenizer: PreTrainedTokenizerBase
+    label_names: list[str]
+    metrics: dict | None
+    train_metrics: dict[str, Any]
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    output_dir: str | None = None
+
+
+def _examples_and_names(data: Any, label_names: Sequence[str] | None) -> tuple[Any, list[str] | None]:
+    """Accept LabeledData (duck-typed: ``.examples`` and ``.label_names``), a TokenizedExamples
+    or a list of Examples."""
+    if hasattr(data, "label_names") and hasattr(data, "examples") and not isinstance(data, TokenizedExamples):
+        return data.examples, list(label_names or data.label_names)
+    return data, list(label_names) if label_names is not None else None
+
+
+def _tokenized(tokenizer, data, max_length: int) -> TokenizedExamples:
+    if isinstance(data, TokenizedExamples):
+        return data
+    return tokenize_examples(tokenizer, list(data), max_length)
+
+
+def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_validation: bool) -> TrainingArguments:
+    early_stopping = config.early_stopping_patience > 0 and has_validation
+    if not save and not early_stopping:
+        save_strategy = "no"
+    elif config.save_steps and not early_stopping:
+        save_strategy = "steps"
+    else:
+        save_strategy = "epoch"
+    scheduler = "constant_with_warmup" if config.scheduler == "constant" else config.scheduler
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        adam_epsilon=1e-8,
+        num_train_epochs=config.epochs,
+        warmup_steps=config.warmup_steps,
+        lr_scheduler_type=scheduler,
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        save_strategy=save_strategy,
+        save_steps=config.save_steps or 500,
+        save_total_limit=config.save_total_limit,
+        eval_strategy="epoch" if has_validation else "no",
+        load_best_model_at_end=early_stopping,
+        metric_for_best_model="accuracy" if early_stopping else None,
+        greater_is_better=True if early_stopping else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=config.bf16,
+        use_cpu=not torch.cuda.is_available(),
+        report_to=config.report_to,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def _trainer_metrics(label_names: list[str]):
+    def compute(prediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        metrics = classification_metrics(prediction.label_ids, np.argmax(logits, axis=-1), label_names)
+        return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+
+    return compute
+
+
+def train_model(
+    config: TrainConfig,
+    train: Any,
+    validation: Any = None,
+    label_names: Sequence[str] | None = None,
+    output_dir: str | os.PathLike | None = None,
+    pretrained: PretrainedEncoder | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune ``config.model`` on ``train`` and return the trained model and its metrics.
+
+    Args:
+        config: the run's settings (validated here).
+        train: ``LabeledData``, a list of ``Example``, or a ``TokenizedExamples`` made with the
+            same tokenizer and ``max_length`` (tokenise once, reuse across runs).
+        validation: the same kinds; evaluated after each epoch (and for early stopping) and at
+            the end, into ``TrainResult.metrics``.
+        label_names: class names (taken from ``LabeledData`` when not given; else "0", "1", ...).
+        output_dir: where to save checkpoints and the final model; defaults to
+            ``config.output_dir``; None means nothing is written (fast runs in one process).
+        pretrained: an encoder loaded once with ``load_pretrained(config.model)``: its weights
+            are copied, not read again. Every run starts from the same pretrained weights and a
+            head and centers drawn from ``config.seed``.
+        progress: show the progress bar and the log lines.
+    """
+    config.validate()
+    output_dir = str(output_dir) if output_dir is not None else config.output_dir
+    train_items, names = _examples_and_names(train, label_names)
+    validation_items, _ = _examples_and_names(validation, None) if validation is not None else (None, None)
+    pretrained = pretrained if pretrained is not None else load_pretrained(config.model)
+    tokenizer = pretrained.tokenizer
+    train_data = _tokenized(tokenizer, train_items, config.max_length)
+    if len(train_data) == 0:
+        raise UserError("there are no training examples")
+    if names is None:
+        names = [str(i) for i in range(max(train_data.labels) + 1)]
+    bad = [label for label in set(train_data.labels) if not 0 <= label < len(names)]
+    if bad:
+        raise UserError(f"training labels {sorted(bad)} are outside the {len(names)} label names {names}")
+    validation_data = _tokenized(tokenizer, validation_items, config.max_length) if validation_items else None
+
+    model = TripleEntropyForSequenceClassification.from_encoder(
+        pretrained, num_labels=len(names), loss=config.loss, id2label=dict(enumerate(names)),
+        seed=config.seed, **config.loss_kwargs(),
+    )
+    with tempfile.TemporaryDirectory(prefix="tripleentropy-") as scratch:
+        run_dir = output_dir or scratch
+        args = _training_arguments(config, run_dir, save=output_dir is not None, has_validation=validation_data is not None)
+        args.disable_tqdm = not progress
+        if not progress:
+            args.log_level = "error"
+        callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if args.load_best_model_at_end else []
+        trainer = TripleEntropyTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_data,
+            eval_dataset=validation_data,
+            data_collator=make_collator(tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=_trainer_metrics(names),
+            callbacks=callbacks,
+            center_lr=config.center_lr,
+            group_by_length=config.group_by_length,
+        )
+        checkpoint = None
+        if config.resume:
+            if output_dir is None:
+                raise UserError("--resume needs --output-dir (the checkpoints are there)")
+            checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+            if checkpoint is None and trainer.is_world_process_zero():
+                print(f"tripleentropy: no checkpoint in {output_dir}; starting from the beginning")
+        started = time.perf_counter()
+        summary = trainer.train(resume_from_checkpoint=checkpoint)
+        train_metrics = dict(summary.metrics)
+        train_metrics["wall_seconds"] = time.perf_counter() - started
+        model.eval()
+        metrics = None
+        if validation_data is not None:
+            metrics = evaluate_model(model, tokenizer, validation_data, config.eval_batch_size, names)
+        if output_dir is not None:
+            trainer.save_model(output_dir)
+            if trainer.is_world_process_zero():
+                write_run_files(output_dir, config, model, names, len(train_data), metrics, train_metrics, pretrained)
+        log_history = list(trainer.state.log_history)
+    return TrainResult(model, tokenizer, names, metrics, train_metrics, log_history, output_dir)
+
+
+def write_run_files(
+    output_dir: str,
+    config: TrainConfig,
+    model: TripleEntropyForSequenceClassification,
+    label_names: list[str],
+    num_train_examples: int,
+    metrics: dict | None,
+    train_metrics: dict,
+    pretrained: PretrainedEncoder,
+) -> None:
+    """``run_config.json``: the resolved configuration; ``metrics.json``: the results."""
+    directory = Path(output_dir)
+    run_config = {
+        "config": config.to_dict(),
+        "model_path": pretrained.name_or_path,
+        "loss": model.loss_name,
+        "loss_settings": model.loss_settings,
+        "label_names": label_names,
+        "num_train_examples": num_train_examples,
+        "versions": {
+            "tripleentropy": __version__,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    (directory / RUN_CONFIG_NAME).write_text(json.dumps(run_config, indent=2) + "\n")
+    results = {"validation": metrics, "train": train_metrics}
+    (directory / METRICS_NAME).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def read_run_config(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """The ``run_config.json`` of a trained model directory ({} if it has none)."""
+    path = Path(model_dir) / RUN_CONFIG_NAME
+    return json.loads(path.read_text()) if path.is_file() else {}

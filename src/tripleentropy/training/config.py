@@ -1,0 +1,187 @@
+"""The configuration of one training run: a dataclass whose fields are the ``train`` flags."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..modeling import LOSSES, SOFTTRIPLE_INPUTS, loss_settings
+
+SCHEDULERS = ("cosine", "linear", "constant")
+
+
+def _flag(help_text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": help_text, **extra}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on. Each field is a ``tripleentropy train`` flag
+    (``center_lr`` is ``--center-lr``); ``--config FILE`` sets any of them from YAML or JSON.
+
+    The defaults were chosen on validation data with the bundled MiniLM (see the README).
+    """
+
+    # data
+    task: str | None = field(default=None, metadata=_flag("a SentEval task by name (CR, MR, SST2, ...)"))
+    train: str | None = field(default=None, metadata=_flag("a training file (CSV, TSV, JSON Lines)"))
+    validation: str | None = field(default=None, metadata=_flag("a validation file, evaluated after each epoch"))
+    data_dir: str | None = field(default=None, metadata=_flag("directory of the SentEval data", cli=False))
+    text_column: str = field(default="text", metadata=_flag("text column of the files", cli=False))
+    text_pair_column: str | None = field(default=None, metadata=_flag("second-text column", cli=False))
+    label_column: str = field(default="label", metadata=_flag("label column of the files", cli=False))
+    train_size: int | None = field(
+        default=None, metadata=_flag("train on a stratified sample of this many examples (drawn with --seed)")
+    )
+    # model and loss
+    model: str = field(
+        default="minilm",
+        metadata=_flag("'minilm' (the bundled all-MiniLM-L6-v2), a local model directory, or a hub id"),
+    )
+    loss: str = field(
+        default="tripleentropy",
+        metadata=_flag("tripleentropy (CE + SoftTriple), ce (cross-entropy only) or supcon (CE + SupCon)", choices=LOSSES),
+    )
+    beta: float | None = field(
+        default=None, metadata=_flag("weight of the cross-entropy term (default 0.4 for tripleentropy, 0.9 for supcon)")
+    )
+    la: float = field(default=8.0, metadata=_flag("SoftTriple lambda: scale of the class similarities"))
+    gamma: float = field(default=0.1, metadata=_flag("SoftTriple gamma: temperature of the softmax over a class's centers"))
+    margin: float = field(default=0.1, metadata=_flag("SoftTriple margin delta"))
+    centers: int = field(default=5, metadata=_flag("SoftTriple centers per class (K)"))
+    tau: float = field(default=0.2, metadata=_flag("SoftTriple weight of the regulariser that merges centers"))
+    temperature: float = field(default=0.1, metadata=_flag("SupCon temperature"))
+    softtriple_input: str = field(
+        default="tokens",
+        metadata=_flag(
+            "what SoftTriple sees: tokens (every non-padding token), tokens-with-padding (the authors' "
+            "exact code), cls (first token) or mean (mean of the tokens)",
+            choices=SOFTTRIPLE_INPUTS,
+        ),
+    )
+    center_lr: float = field(
+        default=1e-2, metadata=_flag("learning rate of the SoftTriple centers (own group, no weight decay)")
+    )
+    # optimisation
+    lr: float = field(default=1e-4, metadata=_flag("learning rate of the encoder and the head"))
+    epochs: float = field(default=3.0, metadata=_flag("training epochs"))
+    batch_size: int = field(default=16, metadata=_flag("training batch size per process"))
+    max_length: int = field(default=64, metadata=_flag("longest input in tokens; longer input is truncated"))
+    warmup_steps: int = field(default=10, metadata=_flag("linear warm-up steps of the learning rate"))
+    scheduler: str = field(
+        default="cosine", metadata=_flag("learning-rate decay after the warm-up", choices=SCHEDULERS)
+    )
+    weight_decay: float = field(default=0.01, metadata=_flag("AdamW weight decay (not on biases, LayerNorm, centers)"))
+    seed: int = field(default=42, metadata=_flag("random seed: the same seed gives the same result"))
+    bf16: bool = field(default=False, metadata=_flag("train with bfloat16 autocast (the loss stays float32)"))
+    group_by_length: bool = field(
+        default=True, metadata=_flag("batch examples of similar length together (less padding)")
+    )
+    eval_batch_size: int = field(default=128, metadata=_flag("batch size of evaluation"))
+    early_stopping_patience: int = field(
+        default=0,
+        metadata=_flag("stop after this many epochs without a better validation accuracy and keep the best (0: off)"),
+    )
+    # output
+    output_dir: str | None = field(default=None, metadata=_flag("where the model, checkpoints and logs go"))
+    resume: bool = field(default=False, metadata=_flag("continue from the last checkpoint in --output-dir"))
+    save_steps: int = field(default=0, metadata=_flag("save a checkpoint every N steps (0: at the end of each epoch)"))
+    save_total_limit: int = field(default=2, metadata=_flag("checkpoints to keep"))
+    logging_steps: int = field(default=10, metadata=_flag("log the loss and its parts every N steps"))
+    report_to: str = field(default="none", metadata=_flag("where logs go besides the console: none, tensorboard, wandb, ..."))
+
+    def loss_kwargs(self) -> dict[str, Any]:
+        """The settings of the chosen loss, as ``TripleEntropyForSequenceClassification`` takes them."""
+        if self.loss == "tripleentropy":
+            keys = ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input")
+        elif self.loss == "supcon":
+            keys = ("beta", "temperature")
+        else:
+            keys = ()
+        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+
+    def validate(self) -> TrainConfig:
+        """Check every value; raise ``UserError`` naming the first bad one. Returns self."""
+        def positive(name: str) -> None:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise UserError(f"{name} must be a number > 0, got {value!r}")
+
+        def at_least(name: str, low: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UserError(f"{name} must be an integer >= {low}, got {value!r}")
+
+        for name in ("lr", "center_lr", "epochs", "la", "gamma", "temperature"):
+            positive(name)
+        for name, low in (("batch_size", 1), ("max_length", 2), ("warmup_steps", 0), ("eval_batch_size", 1),
+                          ("early_stopping_patience", 0), ("save_steps", 0), ("save_total_limit", 1),
+                          ("logging_steps", 1), ("centers", 1), ("seed", 0)):
+            at_least(name, low)
+        if self.train_size is not None:
+            at_least("train_size", 1)
+        if self.weight_decay < 0 or self.tau < 0:
+            raise UserError("weight_decay and tau must be >= 0")
+        if self.scheduler not in SCHEDULERS:
+            raise UserError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.softtriple_input not in SOFTTRIPLE_INPUTS:
+            raise UserError(
+                f"unknown softtriple input {self.softtriple_input!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
+            )
+        if self.beta is not None and not 0.0 <= self.beta <= 1.0:
+            raise UserError(f"beta must lie in [0, 1], got {self.beta}")
+        loss_settings(self.loss, **self.loss_kwargs())
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [item.name for item in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+        """``base`` (or the defaults) updated with ``values``; keys may use - or _.
+
+        Unknown keys raise ``UserError`` naming them.
+        """
+        normalised = {str(key).replace("-", "_"): value for key, value in values.items()}
+        unknown = sorted(set(normalised) - set(cls.field_names()))
+        if unknown:
+            raise UserError(f"unknown configuration key(s): {', '.join(unknown)}")
+        current = asdict(base) if base is not None else {}
+        current.update(normalised)
+        return cls(**current)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a YAML or JSON file of settings (a mapping of field names to values)."""
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"configuration file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except Exception as error:  # json.JSONDecodeError or yaml.YAMLError
+        raise UserError(f"cannot read configuration file {path}: {error}") from error
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UserError(f"configuration file {path} must hold a mapping of settings, not {type(values).__name__}")
+    return values

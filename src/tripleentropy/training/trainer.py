@@ -1,0 +1,133 @@
+"""The Hugging Face Trainer, taught about the loss parts, the centers and non-finite losses."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from transformers import Trainer
+
+from ..errors import UserError
+from ..modeling import TripleEntropyForSequenceClassification
+from .features import EpochLengthGroupedSampler
+
+
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or infinite; the message names the step."""
+
+
+class TripleEntropyTrainer(Trainer):
+    """``Trainer`` for ``TripleEntropyForSequenceClassification``.
+
+    - Optimizer groups: encoder and head at ``args.learning_rate`` with weight decay, except
+      biases and LayerNorm weights; the SoftTriple centers at ``center_lr`` without weight decay.
+      The scheduler (warm-up, then linear or cosine decay) scales every group alike.
+    - The loss parts ``ce`` and ``metric`` are logged beside ``loss``, averaged over the
+      logging window (and over processes).
+    - A non-finite loss stops training before the step is applied, with ``NonFiniteLossError``;
+      checkpoints already written stay as they are.
+    - Checkpoints and the final save are ``save_pretrained`` directories (plain Hugging Face
+      classifier + centers), and resuming reloads them.
+    """
+
+    def __init__(self, *args, center_lr: float, group_by_length: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.center_lr = center_lr
+        self.group_by_length = group_by_length
+        self._part_sums: torch.Tensor | None = None
+
+    def _module(self) -> TripleEntropyForSequenceClassification:
+        return self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+
+    # ---- optimisation ----------------------------------------------------------------------
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            module = self._module()
+            center_ids = {id(p) for p in module.center_parameters()}
+            decay_names = set(self.get_decay_parameter_names(module))
+            decay, no_decay = [], []
+            for name, parameter in module.named_parameters():
+                if not parameter.requires_grad or id(parameter) in center_ids:
+                    continue
+                (decay if name in decay_names else no_decay).append(parameter)
+            groups = [
+                {"params": decay, "weight_decay": self.args.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ]
+            centers = [p for p in module.center_parameters() if p.requires_grad]
+            if centers:
+                groups.append({"params": centers, "weight_decay": 0.0, "lr": self.center_lr})
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, module)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.group_by_length and hasattr(dataset, "lengths"):
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return EpochLengthGroupedSampler(batch, dataset.lengths, self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    # ---- loss and its parts ----------------------------------------------------------------
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs.loss
+        if model.training:
+            self._check_finite(loss)
+            parts = [outputs.ce, outputs.metric if outputs.metric is not None else torch.zeros_like(outputs.ce)]
+            step = torch.stack([p.detach().float() for p in parts] + [torch.ones_like(parts[0], dtype=torch.float32)])
+            self._part_sums = step if self._part_sums is None else self._part_sums + step
+        return (loss, outputs) if return_outputs else loss
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
+        if dist.is_available() and dist.is_initialized() and self.args.world_size > 1:
+            # Every process must stop together, or the others would wait forever.
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if not bool(finite.item()):
+            step = self.state.global_step + 1
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item() if loss.numel() == 1 else 'non-finite'} at step {step} "
+                f"(epoch {self.state.epoch or 0:.2f}); training stopped before applying it. Lower la "
+                f"(the SoftTriple scale, now {self._module().loss_settings.get('la', 'unused')}), the learning "
+                f"rates, or raise beta. Checkpoints written before this step are intact."
+            )
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._part_sums is not None:
+            sums = self._part_sums
+            if dist.is_available() and dist.is_initialized() and self.args.world_size > 1:
+                sums = sums.clone()
+                dist.all_reduce(sums)
+            count = float(sums[2])
+            if count > 0:
+                logs["ce"] = round(float(sums[0]) / count, 6)
+                if self._module().criterion is not None:
+                    logs["metric"] = round(float(sums[1]) / count, 6)
+            self._part_sums = None
+        super().log(logs, start_time)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # The loss parts are scalars, not predictions.
+        ignore_keys = [*(ignore_keys or []), "ce", "metric"]
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+    # ---- saving and loading ----------------------------------------------------------------
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        self._module().save_pretrained(output_dir, tokenizer=self.processing_class)
+        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        module = self._module() if model is None else self.accelerator.unwrap_model(model)
+        module.load_weights(resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        self._module().load_weights(self.state.best_model_checkpoint)

@@ -9,10 +9,16 @@ from collections.abc import Sequence
 from . import __version__
 from .data import cli as data_cli
 from .errors import UserError
+from .training import cli as training_cli
 
 # Each entry adds one subcommand: register(subparsers) creates its parser and sets
 # ``handler`` (a function of the parsed arguments returning the exit status).
-_COMMANDS: list = [data_cli.register]
+_COMMANDS: list = [
+    data_cli.register,
+    training_cli.register_train,
+    training_cli.register_evaluate,
+    training_cli.register_predict,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

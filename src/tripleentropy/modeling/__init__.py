@@ -1,29 +1,30 @@
-"""The model: a Hugging Face sequence classifier and its fine-tuning loss in one module."""
+"""The model: a Hugging Face sequence classifier and its fine-tuning loss in one module.
 
-from .model import (
-    LOSS_CONFIG_NAME,
-    LOSS_DEFAULTS,
-    LOSS_WEIGHTS_NAME,
-    LOSSES,
-    SOFTTRIPLE_INPUTS,
-    TripleEntropyForSequenceClassification,
-    TripleEntropyOutput,
-    loss_settings,
-)
-from .pretrained import BUNDLED_MODEL, PretrainedEncoder, load_pretrained, load_tokenizer, resolve_model
+Names are imported on first use, so that ``tripleentropy --help`` does not load transformers.
+"""
 
-__all__ = [
-    "BUNDLED_MODEL",
-    "LOSSES",
-    "LOSS_CONFIG_NAME",
-    "LOSS_DEFAULTS",
-    "LOSS_WEIGHTS_NAME",
-    "SOFTTRIPLE_INPUTS",
-    "PretrainedEncoder",
-    "TripleEntropyForSequenceClassification",
-    "TripleEntropyOutput",
-    "load_pretrained",
-    "load_tokenizer",
-    "loss_settings",
-    "resolve_model",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "BUNDLED_MODEL": "pretrained",
+    "LOSSES": "settings",
+    "LOSS_CONFIG_NAME": "settings",
+    "LOSS_DEFAULTS": "settings",
+    "LOSS_WEIGHTS_NAME": "settings",
+    "SOFTTRIPLE_INPUTS": "settings",
+    "PretrainedEncoder": "pretrained",
+    "TripleEntropyForSequenceClassification": "model",
+    "TripleEntropyOutput": "model",
+    "load_pretrained": "pretrained",
+    "load_tokenizer": "pretrained",
+    "loss_settings": "settings",
+    "resolve_model": "pretrained",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -16,27 +16,7 @@ from transformers.utils import ModelOutput
 from ..errors import UserError
 from ..losses import SoftTripleLoss, SupConCrossEntropyLoss, TripleEntropyLoss
 from .pretrained import PretrainedEncoder, load_pretrained, quiet_transformers
-
-LOSSES = ("tripleentropy", "ce", "supcon")
-SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
-LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
-LOSS_CONFIG_NAME = "tripleentropy_loss.json"
-
-#: Settings each loss accepts, with their defaults (the authors' TripleEntropy values).
-LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tripleentropy": {
-        "beta": 0.4,
-        "la": 8.0,
-        "gamma": 0.1,
-        "margin": 0.1,
-        "centers": 5,
-        "tau": 0.2,
-        "softtriple_input": "tokens",
-    },
-    "supcon": {"beta": 0.9, "temperature": 0.1},
-    "ce": {},
-}
-
+from .settings import LOSS_CONFIG_NAME, LOSS_WEIGHTS_NAME, loss_settings
 
 @dataclass
 class TripleEntropyOutput(ModelOutput):
@@ -47,25 +27,6 @@ class TripleEntropyOutput(ModelOutput):
     logits: torch.Tensor | None = None
     ce: torch.Tensor | None = None
     metric: torch.Tensor | None = None
-
-
-def loss_settings(loss: str, **settings: Any) -> dict[str, Any]:
-    """The full settings of ``loss``: its defaults updated with ``settings`` (None = default).
-
-    Raises ``UserError`` for an unknown loss, an unknown setting or a bad value.
-    """
-    if loss not in LOSS_DEFAULTS:
-        raise UserError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    given = {key: value for key, value in settings.items() if value is not None}
-    unknown = sorted(set(given) - set(LOSS_DEFAULTS[loss]))
-    if unknown:
-        raise UserError(f"loss {loss!r} takes no setting {', '.join(unknown)}")
-    resolved = {**LOSS_DEFAULTS[loss], **given}
-    if loss == "tripleentropy" and resolved["softtriple_input"] not in SOFTTRIPLE_INPUTS:
-        raise UserError(
-            f"unknown softtriple input {resolved['softtriple_input']!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
-        )
-    return resolved
 
 
 def _build_criterion(loss: str, settings: dict[str, Any], num_labels: int, hidden_size: int) -> nn.Module | None:
@@ -231,7 +192,8 @@ class TripleEntropyForSequenceClassification(nn.Module):
         """
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory)
+        with quiet_transformers():
+            self.model.save_pretrained(directory)
         if tokenizer is not None:
             tokenizer.save_pretrained(directory)
         settings = {"loss": self.loss_name, "settings": self.loss_settings}

@@ -1,26 +1,34 @@
-"""Training: a ``TrainConfig``, ``train_model`` on the Hugging Face Trainer, and evaluation."""
+"""Training: a ``TrainConfig``, ``train_model`` on the Hugging Face Trainer, and evaluation.
 
-from .api import METRICS_NAME, RUN_CONFIG_NAME, TrainResult, read_run_config, train_model
-from .config import SCHEDULERS, TrainConfig, read_config_file
-from .evaluation import classification_metrics, evaluate_model, predict_logits
-from .features import TokenizedExamples, make_collator, tokenize_examples
-from .trainer import NonFiniteLossError, TripleEntropyTrainer
+Names are imported on first use, so that ``tripleentropy --help`` does not load transformers.
+"""
 
-__all__ = [
-    "METRICS_NAME",
-    "RUN_CONFIG_NAME",
-    "SCHEDULERS",
-    "NonFiniteLossError",
-    "TokenizedExamples",
-    "TrainConfig",
-    "TrainResult",
-    "TripleEntropyTrainer",
-    "classification_metrics",
-    "evaluate_model",
-    "make_collator",
-    "predict_logits",
-    "read_config_file",
-    "read_run_config",
-    "tokenize_examples",
-    "train_model",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "METRICS_NAME": "api",
+    "RUN_CONFIG_NAME": "api",
+    "TrainResult": "api",
+    "load_training_data": "api",
+    "read_run_config": "api",
+    "train_model": "api",
+    "SCHEDULERS": "config",
+    "TrainConfig": "config",
+    "read_config_file": "config",
+    "classification_metrics": "evaluation",
+    "evaluate_model": "evaluation",
+    "predict_logits": "evaluation",
+    "TokenizedExamples": "features",
+    "make_collator": "features",
+    "tokenize_examples": "features",
+    "NonFiniteLossError": "trainer",
+    "TripleEntropyTrainer": "trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from transformers import EarlyStoppingCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -181,6 +181,8 @@ def train_model(
             center_lr=config.center_lr,
             group_by_length=config.group_by_length,
         )
+        if not progress:
+            trainer.remove_callback(PrinterCallback)
         checkpoint = None
         if config.resume:
             if output_dir is None:
@@ -239,3 +241,31 @@ def read_run_config(model_dir: str | os.PathLike) -> dict[str, Any]:
     """The ``run_config.json`` of a trained model directory ({} if it has none)."""
     path = Path(model_dir) / RUN_CONFIG_NAME
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_training_data(config: TrainConfig) -> tuple[Any, Any]:
+    """The training and validation ``LabeledData`` that ``config`` names (``task`` or files),
+    with ``train_size`` applied (a stratified sample drawn with ``seed``)."""
+    from ..data import LabeledData, load_file, load_task, sample_train
+
+    if (config.task is None) == (config.train is None):
+        raise UserError("name the training data with either --task NAME or --train FILE (one of them)")
+    if config.task is not None:
+        if config.validation is not None:
+            raise UserError("--validation goes with --train FILE; a task brings its own validation split")
+        splits = load_task(config.task, config.data_dir)
+        train, validation = splits["train"], splits.get("validation")
+    else:
+        columns = {
+            "text_column": config.text_column,
+            "text_pair_column": config.text_pair_column,
+            "label_column": config.label_column,
+        }
+        train = load_file(config.train, **columns)
+        validation = None
+        if config.validation is not None:
+            validation = load_file(config.validation, label_names=train.label_names, **columns)
+    if config.train_size is not None:
+        sample = sample_train(train.examples, config.train_size, config.seed, source=train.source)
+        train = LabeledData(sample, train.label_names, train.is_pair, train.source)
+    return train, validation

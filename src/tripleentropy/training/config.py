@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..modeling import LOSSES, SOFTTRIPLE_INPUTS, loss_settings
+from ..modeling.settings import LOSSES, SOFTTRIPLE_INPUTS, loss_settings
 
 SCHEDULERS = ("cosine", "linear", "constant")
 

@@ -1,0 +1,46 @@
+"""The losses and their settings: plain Python, cheap to import (the command line's --help)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UserError
+
+LOSSES = ("tripleentropy", "ce", "supcon")
+SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
+LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
+LOSS_CONFIG_NAME = "tripleentropy_loss.json"
+
+#: Settings each loss accepts, with their defaults (the authors' TripleEntropy values).
+LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tripleentropy": {
+        "beta": 0.4,
+        "la": 8.0,
+        "gamma": 0.1,
+        "margin": 0.1,
+        "centers": 5,
+        "tau": 0.2,
+        "softtriple_input": "tokens",
+    },
+    "supcon": {"beta": 0.9, "temperature": 0.1},
+    "ce": {},
+}
+
+
+def loss_settings(loss: str, **settings: Any) -> dict[str, Any]:
+    """The full settings of ``loss``: its defaults updated with ``settings`` (None = default).
+
+    Raises ``UserError`` for an unknown loss, an unknown setting or a bad value.
+    """
+    if loss not in LOSS_DEFAULTS:
+        raise UserError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    given = {key: value for key, value in settings.items() if value is not None}
+    unknown = sorted(set(given) - set(LOSS_DEFAULTS[loss]))
+    if unknown:
+        raise UserError(f"loss {loss!r} takes no setting {', '.join(unknown)}")
+    resolved = {**LOSS_DEFAULTS[loss], **given}
+    if loss == "tripleentropy" and resolved["softtriple_input"] not in SOFTTRIPLE_INPUTS:
+        raise UserError(
+            f"unknown softtriple input {resolved['softtriple_input']!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
+        )
+    return resolved

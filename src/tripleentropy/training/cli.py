@@ -1,0 +1,271 @@
+"""The ``train``, ``evaluate`` and ``predict`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task
+from ..errors import UserError
+from .config import TrainConfig, read_config_file
+
+_TYPES = {"int": int, "float": float, "str": str}
+_DATA_FIELDS = ("data_dir", "text_column", "text_pair_column", "label_column")
+
+
+def _field_type(annotation: str):
+    for part in str(annotation).split("|"):
+        part = part.strip()
+        if part in _TYPES:
+            return _TYPES[part]
+    return str
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``TrainConfig`` field; unset flags stay absent so a --config file shows through."""
+    for item in fields(TrainConfig):
+        if not item.metadata.get("cli", True):
+            continue
+        flag = "--" + item.name.replace("_", "-")
+        default = item.default if item.default is not MISSING else None
+        help_text = f"{item.metadata['help']} (default: {default})"
+        if str(item.type) == "bool":
+            parser.add_argument(
+                flag, dest=item.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
+            continue
+        kind = _field_type(item.type)
+        parser.add_argument(
+            flag,
+            dest=item.name,
+            type=kind,
+            choices=item.metadata.get("choices"),
+            default=argparse.SUPPRESS,
+            metavar=None if item.metadata.get("choices") else ("FILE" if item.name in ("train", "validation") else item.name.upper()),
+            help=help_text.replace("%", "%%"),
+        )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, then the ``--config`` file, then the flags given on the command line."""
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    given: dict[str, Any] = {}
+    defaults = TrainConfig()
+    for name in TrainConfig.field_names():
+        if name in _DATA_FIELDS:
+            value = getattr(args, name, None)
+            if value is not None and value != getattr(defaults, name):
+                given[name] = value
+        elif hasattr(args, name):
+            given[name] = getattr(args, name)
+    return TrainConfig.from_dict(given, base=config).validate()
+
+
+def register_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune an encoder with TripleEntropy (or cross-entropy, or SupCon)",
+        description=(
+            "Fine-tune a Hugging Face encoder for text classification and save it as a plain Hugging "
+            "Face model directory (plus the SoftTriple centers). Settings come from the defaults, "
+            "then --config FILE, then the flags given here. Runs on CPU, one GPU, or many processes "
+            "under torchrun / accelerate launch."
+        ),
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (keys are the flag names)")
+    _add_config_flags(parser)
+    add_data_dir_argument(parser)
+    add_column_arguments(parser)
+    parser.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .api import load_training_data, train_model
+
+    config = config_from_args(args)
+    if not config.output_dir:
+        raise UserError("--output-dir is required (where the trained model is saved)")
+    train, validation = load_training_data(config)
+    started = time.perf_counter()
+    result = train_model(config, train, validation, output_dir=config.output_dir)
+    if _is_main_process():
+        minutes = (time.perf_counter() - started) / 60
+        print(f"trained on {len(train)} examples in {minutes:.1f} min; saved to {config.output_dir}")
+        if result.metrics is not None:
+            print(_format_metrics(result.metrics, f"validation ({validation.source})"))
+    return 0
+
+
+def _is_main_process() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+# ---- evaluate ------------------------------------------------------------------------------
+
+
+def _load_model(model_dir: str):
+    from ..modeling import TripleEntropyForSequenceClassification, load_tokenizer
+
+    directory = Path(model_dir)
+    if not directory.is_dir():
+        raise UserError(f"model directory {model_dir} does not exist")
+    model = TripleEntropyForSequenceClassification.from_pretrained(directory)
+    model.eval()
+    return model, load_tokenizer(str(directory))
+
+
+def _max_length(model_dir: str, tokenizer) -> int:
+    from .api import read_run_config
+
+    saved = read_run_config(model_dir).get("config", {}).get("max_length")
+    if saved:
+        return int(saved)
+    limit = getattr(tokenizer, "model_max_length", 512) or 512
+    return int(min(limit, 512))
+
+
+def _label_names(model) -> list[str]:
+    return [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+
+def register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="accuracy and F1 of a trained model on labelled data",
+        description="Accuracy, macro F1, per-class F1 and the number of examples of a trained model.",
+    )
+    parser.add_argument("--model-dir", required=True, metavar="DIR", help="a directory written by 'train'")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--task", metavar="NAME", help="a SentEval task: evaluates its test split (see --split)")
+    source.add_argument("--data", metavar="FILE", help="a labelled CSV, TSV or JSON Lines file")
+    parser.add_argument(
+        "--split", metavar="SPLIT", help="split of --task to evaluate (default: test, else validation)"
+    )
+    parser.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_data_dir_argument(parser)
+    add_column_arguments(parser)
+    parser.set_defaults(handler=_evaluate)
+
+
+def _evaluation_data(args: argparse.Namespace, label_names: list[str]):
+    if args.data:
+        return load_file(
+            args.data, args.text_column, args.text_pair_column, args.label_column, label_names=label_names
+        )
+    task = get_task(args.task)
+    splits = load_task(task.name, args.data_dir)
+    split = args.split or ("test" if "test" in splits else "validation" if "validation" in splits else None)
+    if split is None:
+        raise UserError(
+            f"task {task.name} has no test or validation split (it is evaluated by 10-fold "
+            f"cross-validation): pass --split train or --data FILE"
+        )
+    if split not in splits:
+        raise UserError(f"task {task.name} has no split {split!r}; it has {', '.join(splits)}")
+    data = splits[split]
+    if list(data.label_names) != label_names:
+        raise UserError(
+            f"the model's labels {label_names} differ from task {task.name}'s labels {list(data.label_names)}"
+        )
+    return data
+
+
+def _format_metrics(metrics: dict, source: str) -> str:
+    lines = [
+        f"{source}: {metrics['num_examples']} examples",
+        f"  accuracy  {100 * metrics['accuracy']:.2f}%",
+        f"  macro F1  {100 * metrics['macro_f1']:.2f}",
+    ]
+    lines += [f"  F1 {name:<10} {100 * value:.2f}" for name, value in metrics["per_class_f1"].items()]
+    return "\n".join(lines)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_model
+
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
+    model, tokenizer = _load_model(args.model_dir)
+    names = _label_names(model)
+    data = _evaluation_data(args, names)
+    metrics = evaluate_model(
+        model, tokenizer, data.examples, args.batch_size, names, _max_length(args.model_dir, tokenizer), progress=True
+    )
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(_format_metrics(metrics, data.source))
+    return 0
+
+
+# ---- predict -------------------------------------------------------------------------------
+
+
+def register_predict(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="label new text with a trained model (JSON Lines out)",
+        description=(
+            "Predict the label of each input example and write JSON Lines: the text, the predicted "
+            "label name ('label') and its probability ('score'). The input is a CSV, TSV or JSON Lines "
+            "file (a label column, if present, is ignored), or plain text with one example per line "
+            "(a .txt file, or - for standard input)."
+        ),
+    )
+    parser.add_argument("--model-dir", required=True, metavar="DIR", help="a directory written by 'train'")
+    parser.add_argument("--input", required=True, metavar="FILE", help="input file, or - for standard input")
+    parser.add_argument("--output", metavar="FILE", help="write the JSON Lines here (default: standard output)")
+    parser.add_argument("--batch-size", type=int, default=128, help="prediction batch size (default: %(default)s)")
+    add_column_arguments(parser)
+    parser.set_defaults(handler=_predict)
+
+
+def _read_input(args: argparse.Namespace) -> list[Example]:
+    if args.input == "-" or args.input.lower().endswith(".txt"):
+        if args.input == "-":
+            text = sys.stdin.read()
+        else:
+            path = Path(args.input)
+            if not path.is_file():
+                raise UserError(f"input file {args.input} does not exist")
+            text = path.read_text(encoding="utf-8")
+        return [Example(line.strip(), -1) for line in text.splitlines() if line.strip()]
+    data = load_file(args.input, args.text_column, args.text_pair_column, args.label_column, require_labels=False)
+    return [Example(example.text, -1, example.text_pair) for example in data.examples]
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .evaluation import predict_logits
+
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
+    model, tokenizer = _load_model(args.model_dir)
+    examples = _read_input(args)
+    if not examples:
+        raise UserError(f"no examples in {args.input}")
+    names = _label_names(model)
+    logits = predict_logits(
+        model, tokenizer, examples, args.batch_size, _max_length(args.model_dir, tokenizer), progress=args.output is not None
+    )
+    probabilities = logits.softmax(dim=-1)
+    scores, labels = probabilities.max(dim=-1)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for example, label, score in zip(examples, labels.tolist(), scores.tolist()):
+            record = {"text": example.text}
+            if example.text_pair is not None:
+                record["text_pair"] = example.text_pair
+            record.update({"label": names[label], "score": round(score, 6)})
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import transformers
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from .. import __version__
@@ -104,6 +104,7 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
         report_to=config.report_to,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every parameter, centers included, is in each step's graph
         disable_tqdm=False,
     )
 
@@ -187,7 +188,7 @@ def train_model(
         if config.resume:
             if output_dir is None:
                 raise UserError("--resume needs --output-dir (the checkpoints are there)")
-            checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+            checkpoint = last_complete_checkpoint(output_dir)
             if checkpoint is None and trainer.is_world_process_zero():
                 print(f"tripleentropy: no checkpoint in {output_dir}; starting from the beginning")
         started = time.perf_counter()
@@ -204,6 +205,28 @@ def train_model(
                 write_run_files(output_dir, config, model, names, len(train_data), metrics, train_metrics, pretrained)
         log_history = list(trainer.state.log_history)
     return TrainResult(model, tokenizer, names, metrics, train_metrics, log_history, output_dir)
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest checkpoint in ``output_dir`` that was written to the end.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint cut short by a kill lacks a
+    readable one and is passed over.
+    """
+    directory = Path(output_dir)
+    if not directory.is_dir():
+        return None
+    steps = []
+    for path in directory.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = path.name.rsplit("-", 1)[-1]
+        if not suffix.isdigit():
+            continue
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        steps.append((int(suffix), path))
+    return str(max(steps)[1]) if steps else None
 
 
 def write_run_files(

@@ -85,17 +85,19 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..modeling import resolve_model
     from .api import load_training_data, train_model
 
     config = config_from_args(args)
     if not config.output_dir:
         raise UserError("--output-dir is required (where the trained model is saved)")
+    resolve_model(config.model)  # fail fast, before reading the data
     train, validation = load_training_data(config)
     started = time.perf_counter()
     result = train_model(config, train, validation, output_dir=config.output_dir)
     if _is_main_process():
-        minutes = (time.perf_counter() - started) / 60
-        print(f"trained on {len(train)} examples in {minutes:.1f} min; saved to {config.output_dir}")
+        seconds = time.perf_counter() - started
+        print(f"trained on {len(train)} examples in {seconds:.0f} s; saved to {config.output_dir}")
         if result.metrics is not None:
             print(_format_metrics(result.metrics, f"validation ({validation.source})"))
     return 0

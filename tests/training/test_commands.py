@@ -1,0 +1,164 @@
+"""The train, evaluate and predict commands, resuming after SIGKILL, and two processes."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import pipeline
+
+from tiny_models import sentences
+from tripleentropy.cli import main
+
+LABELS = ["neg", "pos"]
+FAST = ["--epochs", "5", "--lr", "5e-3", "--batch-size", "8", "--warmup-steps", "2", "--logging-steps", "4"]
+
+
+def _write_csv(path: Path, examples) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for example in examples:
+            writer.writerow([example.text, LABELS[example.label]])
+    return path
+
+
+def _run(*argv, timeout=120, **kwargs):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "tripleentropy", *argv], capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+    )
+
+
+def test_train_evaluate_predict(tiny_bert, tmp_path, capsys):
+    train = _write_csv(tmp_path / "train.csv", sentences(96))
+    valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))
+    out = tmp_path / "model"
+    assert main(["train", "--model", str(tiny_bert), "--train", str(train), "--validation", str(valid),
+                 "--output-dir", str(out), *FAST]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    for name in ("config.json", "model.safetensors", "tripleentropy_loss.safetensors", "tripleentropy_loss.json",
+                 "run_config.json", "metrics.json", "tokenizer.json"):
+        assert (out / name).is_file(), name
+    run_config = json.loads((out / "run_config.json").read_text())
+    assert run_config["config"]["lr"] == 5e-3 and run_config["label_names"] == LABELS
+
+    assert main(["evaluate", "--model-dir", str(out), "--data", str(valid), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["num_examples"] == 48 and metrics["accuracy"] >= 0.8
+    assert set(metrics["per_class_f1"]) == set(LABELS) and 0 <= metrics["macro_f1"] <= 1
+    assert metrics["accuracy"] == json.loads((out / "metrics.json").read_text())["validation"]["accuracy"]
+
+    # predict: a CSV (its label column ignored), a .txt file and standard input agree with pipeline().
+    texts = [example.text for example in sentences(6, seed=5)]
+    (tmp_path / "input.txt").write_text("\n".join(texts) + "\n")
+    assert main(["predict", "--model-dir", str(out), "--input", str(valid), "--output", str(tmp_path / "p.jsonl")]) == 0
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 48
+    assert main(["predict", "--model-dir", str(out), "--input", str(tmp_path / "input.txt")]) == 0
+    from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    piped = _run("predict", "--model-dir", str(out), "--input", "-", input="\n".join(texts))
+    assert piped.returncode == 0, piped.stderr
+    from_stdin = [json.loads(line) for line in piped.stdout.splitlines()]
+    expected = pipeline("text-classification", model=str(out), device="cpu")(texts)
+    assert [r["text"] for r in from_file] == texts
+    for ours, theirs, stdin in zip(from_file, expected, from_stdin):
+        assert ours["label"] == theirs["label"] == stdin["label"]
+        assert ours["score"] == pytest.approx(theirs["score"], abs=1e-5)
+
+
+def test_clear_errors(tiny_bert, tmp_path, capsys):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    assert main(["train", "--model", str(tmp_path / "nothing"), "--train", str(train), "--output-dir", "o"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["evaluate", "--model-dir", str(tmp_path / "none"), "--data", str(train)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--model", str(tiny_bert), "--output-dir", str(tmp_path / "o")]) == 2
+    assert "--task NAME or --train FILE" in capsys.readouterr().err
+    assert main(["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", "o", "--lr", "-1"]) == 2
+    assert "lr must be" in capsys.readouterr().err
+    # A hub id while offline fails fast, in a fresh process, with advice.
+    started = time.perf_counter()
+    result = _run("train", "--model", "nobody/nothing", "--train", str(train), "--output-dir", str(tmp_path / "o"))
+    assert result.returncode == 2 and "local model directory" in result.stderr
+    assert time.perf_counter() - started < 20
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_bert, tmp_path):
+    train = _write_csv(tmp_path / "train.csv", sentences(96))
+    valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))
+    common = ["train", "--model", str(tiny_bert), "--train", str(train), "--validation", str(valid),
+              *FAST, "--save-steps", "5", "--seed", "3"]
+    whole = _run(*common, "--output-dir", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+
+    killed_dir = tmp_path / "killed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "tripleentropy", *common, "--output-dir", str(killed_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 90
+    while not (killed_dir / "checkpoint-15" / "trainer_state.json").exists():
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed_dir / "metrics.json").exists()
+    resumed = _run(*common, "--output-dir", str(killed_dir), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    expected = json.loads((tmp_path / "whole" / "metrics.json").read_text())["validation"]
+    assert json.loads((killed_dir / "metrics.json").read_text())["validation"] == expected
+    torch.testing.assert_close(
+        load_file(killed_dir / "tripleentropy_loss.safetensors")["centers"],
+        load_file(tmp_path / "whole" / "tripleentropy_loss.safetensors")["centers"],
+    )
+
+
+DUMP_CENTERS = """
+import os, sys
+import torch
+import tripleentropy.training.api as api
+from tripleentropy.cli import main
+
+train_model = api.train_model
+
+def train_and_dump(*args, **kwargs):
+    result = train_model(*args, **kwargs)
+    os.makedirs({dump!r}, exist_ok=True)
+    torch.save(result.model.centers.detach().cpu(), os.path.join({dump!r}, "rank" + os.environ["RANK"] + ".pt"))
+    return result
+
+api.train_model = train_and_dump
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_two_processes_match_one_process_on_the_same_global_batches(tiny_bert_no_dropout, tmp_path):
+    # Equal-length sentences: the per-process token means average to the global one.
+    train = _write_csv(tmp_path / "train.csv", sentences(64, words=6))
+    common = ["--model", str(tiny_bert_no_dropout), "--train", str(train), "--epochs", "2", "--lr", "5e-3",
+              "--warmup-steps", "2", "--no-group-by-length", "--seed", "1"]
+    # The command line of `python -m tripleentropy`, with each rank's final centers dumped.
+    launcher = tmp_path / "train_and_dump.py"
+    launcher.write_text(DUMP_CENTERS.format(dump=str(tmp_path / "centers")))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(launcher), "train", *common, "--batch-size", "8", "--output-dir", str(tmp_path / "two")],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = _run("train", *common, "--batch-size", "16", "--output-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    rank0 = torch.load(tmp_path / "centers" / "rank0.pt")
+    rank1 = torch.load(tmp_path / "centers" / "rank1.pt")
+    assert torch.equal(rank0, rank1)
+    single = load_file(tmp_path / "one" / "tripleentropy_loss.safetensors")["centers"]
+    torch.testing.assert_close(rank0, single, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(load_file(tmp_path / "two" / "tripleentropy_loss.safetensors")["centers"], rank0)

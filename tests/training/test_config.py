@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from tripleentropy.cli import build_parser
+from tripleentropy.errors import UserError
+from tripleentropy.training import TrainConfig
+from tripleentropy.training.cli import config_from_args
+
+
+def _parse(*argv):
+    return build_parser().parse_args(["train", *argv])
+
+
+def test_file_then_flags(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("lr: 3.0e-5\nla: 4\ncenter-lr: 0.5\nepochs: 2\n")
+    config = config_from_args(_parse("--config", str(path), "--la", "6", "--text-column", "sentence"))
+    assert config.lr == 3e-5 and config.center_lr == 0.5 and config.epochs == 2
+    assert config.la == 6.0  # the flag wins over the file
+    assert config.text_column == "sentence"
+    assert config.beta is None and config.loss_kwargs()["la"] == 6.0
+
+
+def test_json_file_and_unknown_keys(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"batch_size": 8, "learning_rate": 1, "colour": "red"}))
+    with pytest.raises(UserError, match="colour, learning_rate"):
+        config_from_args(_parse("--config", str(path)))
+    path.write_text(json.dumps({"batch_size": 8}))
+    assert config_from_args(_parse("--config", str(path))).batch_size == 8
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"lr": 0}, "lr must be"),
+        ({"batch_size": 0}, "batch_size must be"),
+        ({"beta": 1.5}, "beta must lie"),
+        ({"loss": "hinge"}, "unknown loss"),
+        ({"softtriple_input": "pooler"}, "unknown softtriple input"),
+        ({"train_size": 0}, "train_size must be"),
+    ],
+)
+def test_bad_values(values, message):
+    with pytest.raises(UserError, match=message):
+        TrainConfig.from_dict(values).validate()
+
+
+def test_every_field_but_data_columns_is_a_flag():
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for name in TrainConfig.field_names():
+        assert "--" + name.replace("_", "-") in help_text, name

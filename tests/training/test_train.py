@@ -1,0 +1,92 @@
+import pytest
+import torch
+
+from tiny_models import pairs, sentences
+from tripleentropy.modeling import TripleEntropyForSequenceClassification, load_pretrained
+from tripleentropy.training import (
+    NonFiniteLossError,
+    TrainConfig,
+    TripleEntropyTrainer,
+    evaluate_model,
+    tokenize_examples,
+    train_model,
+)
+
+NAMES = ["negative", "positive"]
+
+
+def _config(model_dir, **changes):
+    values = dict(model=str(model_dir), epochs=5, batch_size=8, lr=5e-3, center_lr=1e-2, warmup_steps=2, logging_steps=4)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_learns_and_logs_the_loss_parts(tiny_bert):
+    result = train_model(_config(tiny_bert), sentences(96), sentences(48, seed=1), NAMES, progress=False)
+    assert result.metrics["accuracy"] >= 0.8
+    assert set(result.metrics["per_class_f1"]) == set(NAMES) and result.metrics["num_examples"] == 48
+    steps = [record for record in result.log_history if "loss" in record]
+    assert len(steps) == 60 // 4
+    for record in steps:
+        # The total is the beta-weighted mix of the logged parts (averaged over the same window).
+        assert record["loss"] == pytest.approx(0.4 * record["ce"] + 0.6 * record["metric"], rel=1e-3)
+    assert any("eval_accuracy" in record for record in result.log_history)
+
+
+def test_same_seed_same_metrics_and_reusable_inputs(tiny_roberta):
+    pretrained = load_pretrained(str(tiny_roberta))
+    config = _config(tiny_roberta, epochs=1)
+    train = tokenize_examples(pretrained.tokenizer, pairs(48), config.max_length)
+    validation = tokenize_examples(pretrained.tokenizer, pairs(24, seed=3), config.max_length)
+    first = train_model(config, train.subset(range(32)), validation, NAMES, pretrained=pretrained, progress=False)
+    second = train_model(config, train.subset(range(32)), validation, NAMES, pretrained=pretrained, progress=False)
+    assert first.metrics == second.metrics
+    torch.testing.assert_close(first.model.centers, second.model.centers)
+    # The pretrained weights were copied, not trained in place.
+    assert torch.equal(pretrained.state_dict["embeddings.word_embeddings.weight"],
+                       load_pretrained(str(tiny_roberta)).state_dict["embeddings.word_embeddings.weight"])
+    by_path = train_model(config, pairs(48)[:32], pairs(24, seed=3), NAMES, progress=False)
+    assert by_path.metrics == first.metrics
+    assert evaluate_model(first.model, first.tokenizer, validation)["accuracy"] == first.metrics["accuracy"]
+
+
+def test_parameter_groups(tiny_bert):
+    model = TripleEntropyForSequenceClassification.from_encoder(str(tiny_bert), 2, seed=0)
+    config = _config(tiny_bert)
+    from tripleentropy.training.api import _training_arguments
+
+    args = _training_arguments(config, "unused", save=False, has_validation=False)
+    trainer = TripleEntropyTrainer(model=model, args=args, center_lr=0.5)
+    decay, no_decay, centers = trainer.create_optimizer().param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert [names[id(p)] for p in centers["params"]] == ["criterion.softtriple.centers"]
+    assert centers["lr"] == 0.5 and centers["weight_decay"] == 0.0
+    assert decay["lr"] == config.lr and decay["weight_decay"] == config.weight_decay
+    assert no_decay["weight_decay"] == 0.0
+    no_decay_names = [names[id(p)] for p in no_decay["params"]]
+    assert all("bias" in n or "LayerNorm" in n for n in no_decay_names) and no_decay_names
+    assert not any("bias" in names[id(p)] or "LayerNorm" in names[id(p)] for p in decay["params"])
+    total = sum(len(group["params"]) for group in (decay, no_decay, centers))
+    assert total == len(list(model.parameters()))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_bert, tmp_path, monkeypatch):
+    original = TripleEntropyForSequenceClassification.forward
+    calls = {"training": 0}
+
+    def forward(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if self.training:
+            calls["training"] += 1
+            if calls["training"] >= 3:
+                out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", forward)
+    config = _config(tiny_bert, save_steps=1, save_total_limit=5)
+    with pytest.raises(NonFiniteLossError, match=r"step 3 .*Lower la"):
+        train_model(config, sentences(32), None, NAMES, output_dir=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", original)
+    saved = TripleEntropyForSequenceClassification.from_pretrained(tmp_path / "checkpoint-2")
+    assert all(torch.isfinite(p).all() for p in saved.parameters())

@@ -1,6 +1,7 @@
 """The train, evaluate and predict commands, resuming after SIGKILL, and two processes."""
 
 import csv
+import io
 import json
 import os
 import signal
@@ -37,7 +38,7 @@ def _run(*argv, timeout=120, **kwargs):
     )
 
 
-def test_train_evaluate_predict(tiny_bert, tmp_path, capsys):
+def test_train_evaluate_predict(tiny_bert, tmp_path, capsys, monkeypatch):
     train = _write_csv(tmp_path / "train.csv", sentences(96))
     valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))
     out = tmp_path / "model"
@@ -63,9 +64,9 @@ def test_train_evaluate_predict(tiny_bert, tmp_path, capsys):
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 48
     assert main(["predict", "--model-dir", str(out), "--input", str(tmp_path / "input.txt")]) == 0
     from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    piped = _run("predict", "--model-dir", str(out), "--input", "-", input="\n".join(texts))
-    assert piped.returncode == 0, piped.stderr
-    from_stdin = [json.loads(line) for line in piped.stdout.splitlines()]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts)))
+    assert main(["predict", "--model-dir", str(out), "--input", "-"]) == 0
+    from_stdin = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = pipeline("text-classification", model=str(out), device="cpu")(texts)
     assert [r["text"] for r in from_file] == texts
     for ours, theirs, stdin in zip(from_file, expected, from_stdin):

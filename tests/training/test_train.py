@@ -90,3 +90,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_bert, tmp_path
     monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", original)
     saved = TripleEntropyForSequenceClassification.from_pretrained(tmp_path / "checkpoint-2")
     assert all(torch.isfinite(p).all() for p in saved.parameters())
+
+
+def test_early_stopping_keeps_the_best_epoch(tiny_bert, tmp_path):
+    config = _config(tiny_bert, epochs=6, early_stopping_patience=1, lr=2e-2)
+    result = train_model(config, sentences(48), sentences(24, seed=1), NAMES, output_dir=tmp_path, progress=False)
+    evaluations = [record["eval_accuracy"] for record in result.log_history if "eval_accuracy" in record]
+    assert result.metrics["accuracy"] == pytest.approx(max(evaluations))
+    assert (tmp_path / "model.safetensors").is_file()

@@ -14,9 +14,9 @@ def _parse(*argv):
 
 def test_file_then_flags(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("lr: 3.0e-5\nla: 4\ncenter-lr: 0.5\nepochs: 2\n")
+    path.write_text("lr: 3e-5\nla: 4\ncenter-lr: 0.5\nepochs: 2\nbf16: true\n")  # YAML reads 3e-5 as a string
     config = config_from_args(_parse("--config", str(path), "--la", "6", "--text-column", "sentence"))
-    assert config.lr == 3e-5 and config.center_lr == 0.5 and config.epochs == 2
+    assert config.lr == 3e-5 and config.center_lr == 0.5 and config.epochs == 2 and config.bf16 is True
     assert config.la == 6.0  # the flag wins over the file
     assert config.text_column == "sentence"
     assert config.beta is None and config.loss_kwargs()["la"] == 6.0
@@ -40,6 +40,9 @@ def test_json_file_and_unknown_keys(tmp_path):
         ({"loss": "hinge"}, "unknown loss"),
         ({"softtriple_input": "pooler"}, "unknown softtriple input"),
         ({"train_size": 0}, "train_size must be"),
+        ({"batch_size": 2.5}, "batch_size must be an int"),
+        ({"lr": "fast"}, "lr must be a float"),
+        ({"model": None}, "model cannot be null"),
     ],
 )
 def test_bad_values(values, message):

@@ -20,7 +20,6 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from .. import __version__
-from ..data.examples import Example
 from ..errors import UserError
 from ..modeling import PretrainedEncoder, TripleEntropyForSequenceClassification, load_pretrained
 from .config import TrainConfig

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task
 from ..errors import UserError
-from .config import TrainConfig, read_config_file
+from .config import TrainConfig
 
 _TYPES = {"int": int, "float": float, "str": str}
 _DATA_FIELDS = ("data_dir", "text_column", "text_pair_column", "label_column")

@@ -156,14 +156,45 @@ class TrainConfig:
         unknown = sorted(set(normalised) - set(cls.field_names()))
         if unknown:
             raise UserError(f"unknown configuration key(s): {', '.join(unknown)}")
+        types = {item.name: str(item.type) for item in fields(cls)}
         current = asdict(base) if base is not None else {}
-        current.update(normalised)
+        current.update({key: _coerce(key, value, types[key]) for key, value in normalised.items()})
         return cls(**current)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         """Read a YAML or JSON file of settings (a mapping of field names to values)."""
         return cls.from_dict(read_config_file(path))
+
+
+def _coerce(name: str, value: Any, annotation: str) -> Any:
+    """Values from files as the field's type: YAML reads ``1e-4`` as a string, JSON ``3`` as an int."""
+    if value is None:
+        if "None" not in annotation:
+            raise UserError(f"{name} cannot be null")
+        return None
+    kind = annotation.split("|")[0].strip()
+    try:
+        if kind == "bool":
+            if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no"}:
+                return value.lower() in {"true", "yes"}
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind == "float" and not isinstance(value, bool):
+            return float(value)
+        if kind == "int" and not isinstance(value, bool):
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if kind == "str":
+            return str(value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise UserError(f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, got {value!r}")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

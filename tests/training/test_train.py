@@ -98,3 +98,20 @@ def test_early_stopping_keeps_the_best_epoch(tiny_bert, tmp_path):
     evaluations = [record["eval_accuracy"] for record in result.log_history if "eval_accuracy" in record]
     assert result.metrics["accuracy"] == pytest.approx(max(evaluations))
     assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_authors_padding_pads_every_batch_to_max_length(tiny_bert, monkeypatch):
+    seen = []
+    original = TripleEntropyForSequenceClassification.forward
+
+    def forward(self, input_ids, *args, **kwargs):
+        seen.append(input_ids.shape[1])
+        return original(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", forward)
+    train_model(_config(tiny_bert, epochs=1, max_length=24, softtriple_input="tokens-with-padding"),
+                sentences(16), None, NAMES, progress=False)
+    assert set(seen) == {24}
+    seen.clear()
+    train_model(_config(tiny_bert, epochs=1, max_length=24), sentences(16), None, NAMES, progress=False)
+    assert max(seen) < 24  # dynamic padding otherwise

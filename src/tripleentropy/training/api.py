@@ -108,6 +108,13 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
     )
 
 
+def _fixed_padding(config: TrainConfig) -> int | None:
+    # The authors' code pads every batch to max_length and feeds the padding to SoftTriple: their
+    # exact behaviour needs that fixed padding; everything else pads each batch to its longest.
+    exact = config.loss == "tripleentropy" and config.softtriple_input == "tokens-with-padding"
+    return config.max_length if exact else None
+
+
 def _trainer_metrics(label_names: list[str]):
     def compute(prediction) -> dict[str, float]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
@@ -174,7 +181,7 @@ def train_model(
             args=args,
             train_dataset=train_data,
             eval_dataset=validation_data,
-            data_collator=make_collator(tokenizer),
+            data_collator=make_collator(tokenizer, pad_to=_fixed_padding(config)),
             processing_class=tokenizer,
             compute_metrics=_trainer_metrics(names),
             callbacks=callbacks,

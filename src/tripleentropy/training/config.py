@@ -59,7 +59,8 @@ class TrainConfig:
         default="tokens",
         metadata=_flag(
             "what SoftTriple sees: tokens (every non-padding token), tokens-with-padding (the authors' "
-            "exact code), cls (first token) or mean (mean of the tokens)",
+            "exact code: batches padded to --max-length, padding included), cls (first token) or mean "
+            "(mean of the tokens)",
             choices=SOFTTRIPLE_INPUTS,
         ),
     )

@@ -68,8 +68,10 @@ def tokenize_examples(
     return TokenizedExamples(examples, features, max_length)
 
 
-def make_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
-    """Pads each batch to its own longest example (dynamic padding)."""
+def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to: int | None = None) -> DataCollatorWithPadding:
+    """Pads each batch to its own longest example (dynamic padding), or to ``pad_to`` tokens."""
+    if pad_to is not None:
+        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=pad_to, return_tensors="pt")
     return DataCollatorWithPadding(tokenizer, padding="longest", return_tensors="pt")
 
 

@@ -168,7 +168,7 @@ def _check(args: argparse.Namespace) -> int:
     for data in [LabeledData(sample, train.label_names, train.is_pair, train.source), *evaluation]:
         counts = Counter(data.labels)
         per_label = ", ".join(f"{name}: {counts[i]}" for i, name in enumerate(data.label_names))
-        print(f"{data.source}: {len(data)} examples ({per_label})")
+        print(f"{data.source}: {len(data)} example{'' if len(data) == 1 else 's'} ({per_label})")
     return 0
 
 

@@ -136,13 +136,18 @@ def _delimited_rows(name: str, text: str, delimiter: str) -> tuple[list[str], li
                 continue
             if len(cells) != len(header):
                 raise UserError(
-                    f"{name}, line {line_number}: {len(cells)} fields, but the header has {len(header)}"
+                    f"{name}, line {line_number}: {_count(len(cells), 'field')}, "
+                    f"but the header has {len(header)}"
                 )
             rows.append((line_number, dict(zip(header, cells))))
     except csv.Error as error:
         raise UserError(f"{name}, line {reader.line_num}: {error}") from None
     assert header is not None  # the file is not blank
     return header, rows
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _jsonl_rows(name: str, text: str) -> Iterator[_Row]:

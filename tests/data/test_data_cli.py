@@ -65,7 +65,9 @@ def test_add_data_arguments_gives_the_column_flags_and_defaults():
     add_data_arguments(parser)
     args = parser.parse_args([])
     assert (args.data_dir, args.text_column, args.text_pair_column, args.label_column) == (None, "text", None, "label")
-    args = parser.parse_args(["--data-dir", "d", "--text-column", "a", "--text-pair-column", "b", "--label-column", "c"])
+    args = parser.parse_args(
+        ["--data-dir", "d", "--text-column", "a", "--text-pair-column", "b", "--label-column", "c"]
+    )
     assert (args.data_dir, args.text_column, args.text_pair_column, args.label_column) == ("d", "a", "b", "c")
 
 
@@ -90,7 +92,9 @@ BAD_INPUT = {
     "ragged row": ([], {"train.csv": "text,label\na,x\nb,y,z\n"}, r"train.csv, line 3: 3 fields"),
     "invalid JSON line": ([], {"train.jsonl": '{"text": "a"\n'}, r"train.jsonl, line 1: not valid JSON"),
     "empty text": ([], {"train.csv": "text,label\na,x\n,y\n"}, r"train.csv, line 3: the text column 'text' is empty"),
-    "empty label": ([], {"train.csv": "text,label\na,x\nb,\n"}, r"train.csv, line 3: the label column 'label' is empty"),
+    "empty label": (
+        [], {"train.csv": "text,label\na,x\nb,\n"}, r"train.csv, line 3: the label column 'label' is empty"
+    ),
     "single class": ([], {"train.csv": "text,label\na,x\nb,x\n"}, r"train.csv: every example has the label 'x'"),
     "non-UTF-8": ([], {"train.csv": b"text,label\n\xff,x\n"}, r"train.csv, line 2: not valid UTF-8"),
     "unknown evaluation label": (

@@ -1,4 +1,4 @@
-"""The ``data`` command (``data list``, ``data fetch``) and argument helpers for other commands."""
+"""The ``data`` command (``list``, ``fetch``, ``check``) and argument helpers for other commands."""
 
 from __future__ import annotations
 
@@ -48,10 +48,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``data`` command with its ``list`` and ``fetch`` subcommands."""
+    """Add the ``data`` command with its ``list``, ``fetch`` and ``check`` subcommands."""
     data = subparsers.add_parser(
         "data",
-        help="list and download the SentEval tasks",
+        help="list and download the SentEval tasks, check your own files",
         description=(
             "The SentEval tasks the paper evaluates on. Their files are looked for in --data-dir, "
             f"else ${DATA_ENV}, else the user cache directory."

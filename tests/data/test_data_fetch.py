@@ -127,3 +127,9 @@ def test_fetch_command_reports_a_corrupt_file_with_status_2(mirror, tmp_path, ca
     assert error.startswith("tripleentropy: error: the download from http://127.0.0.1:")
     assert "custrev.all is corrupt" in error and "Traceback" not in error
     assert files_under(tmp_path) == []
+
+
+def test_a_base_url_that_is_not_a_url_names_it(tmp_path):
+    with pytest.raises(UserError, match=r"could not download mirror/harvardnlp/.*unknown url type"):
+        fetch_senteval(tmp_path, "mirror", progress=False)
+    assert files_under(tmp_path) == []

@@ -166,7 +166,7 @@ def _download(url: str, target: Path, checksum: str, *, timeout: float, progress
                         )
             except urllib.error.HTTPError as error:
                 raise UserError(f"could not download {url}: HTTP {error.code} {error.reason}") from None
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
                 reason = getattr(error, "reason", None) or error
                 raise UserError(f"could not download {url}: {reason}") from None
         if digest.hexdigest() != checksum:

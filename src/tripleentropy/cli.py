@@ -7,11 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .data import cli as data_cli
 from .errors import UserError
 
 # Each entry adds one subcommand: register(subparsers) creates its parser and sets
 # ``handler`` (a function of the parsed arguments returning the exit status).
-_COMMANDS: list = []
+_COMMANDS: list = [data_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,7 +48,7 @@ def verdict(comparison: Mapping[str, Any]) -> str:
     if n_pairs == 0:
         text = f"no paired runs of {loss} and {baseline}: nothing to compare"
     elif ci is None:
-        text = f"{comparison['note']}; observed {mean:+.2f} points over {n_pairs} pair(s): no conclusion possible"
+        text = f"{loss} against {baseline}: {comparison['note']}; no conclusion possible"
     elif ci[0] <= 0.0 <= ci[1]:
         text = (f"no significant difference between {loss} and {baseline} ({mean:+.2f} points; the 95% CI "
                 f"{_interval(ci)} includes 0; {n_pairs} pairs)")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from .grid import TrainSize, train_size_order
 
@@ -131,11 +130,13 @@ def paired_test(differences: Sequence[float]) -> dict[str, Any]:
         out["note"] = "no pairs"
         return out
     if n_pairs < 2:
-        out["note"] = "one pair only: no interval or test"
+        out["note"] = f"one pair only ({out['mean_diff']:+.2f} points): no interval or test"
         return out
     if out["std_diff"] == 0.0:
         out["note"] = f"all {n_pairs} differences equal ({out['mean_diff']:+.2f} points): t interval and tests undefined"
         return out
+    from scipy import stats as scipy_stats  # about a second to import: only when a test is due
+
     standard_error = out["std_diff"] / math.sqrt(n_pairs)
     half_width = float(scipy_stats.t.ppf(0.975, df=n_pairs - 1)) * standard_error
     out["ci95"] = [out["mean_diff"] - half_width, out["mean_diff"] + half_width]

@@ -114,3 +114,9 @@ def test_progress_bar_goes_to_stderr_and_counts_stored_runs(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "4/12" in captured.err and "12/12" in captured.err and "run" in captured.err
+
+
+def test_a_grid_holding_one_run_twice_is_refused(tmp_path):
+    spec = grid()[0]
+    with pytest.raises(ValueError, match="twice"):
+        run_grid([spec, spec], RunStore(tmp_path), Recorder(), progress=False)

@@ -43,6 +43,7 @@ def test_fingerprint_examples_accepts_tuples_and_examples_and_sees_every_field()
     examples = [Example("a b", 1), Example("c", 0, text_pair="d")]
     fingerprint = fingerprint_examples(examples)
     assert fingerprint == fingerprint_examples([("a b", None, 1), ("c", "d", 0)])
+    assert fingerprint == fingerprint_examples([["a b", None, 1], ["c", "d", 0]])
     assert fingerprint != fingerprint_examples([Example("a b", 0), Example("c", 0, text_pair="d")])
     assert fingerprint != fingerprint_examples([Example("a b", 1), Example("c", 0)])
     assert fingerprint != fingerprint_examples(examples[::-1])

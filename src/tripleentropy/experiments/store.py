@@ -43,7 +43,7 @@ def run_key(spec: Mapping[str, Any]) -> str:
 
 
 def fingerprint_examples(items: Iterable[Any]) -> str:
-    """SHA-256 over an ordered list of examples: ``(text, text_pair, label)`` tuples or objects
+    """SHA-256 over an ordered list of examples: ``(text, text_pair, label)`` tuples (or lists) or objects
     with ``.text``, ``.text_pair`` and ``.label`` attributes (the data layer's ``Example``).
 
     The order counts: the same examples in another order fingerprint differently, because the
@@ -51,7 +51,7 @@ def fingerprint_examples(items: Iterable[Any]) -> str:
     """
     digest = hashlib.sha256()
     for item in items:
-        if isinstance(item, tuple):
+        if isinstance(item, (tuple, list)):
             text, text_pair, label = item
         else:
             text, text_pair, label = item.text, item.text_pair, item.label

@@ -5,7 +5,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from tiny_models import make_tiny_bert, make_tiny_roberta  # noqa: E402
+from tests.tiny_models import make_tiny_bert, make_tiny_roberta  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from tiny_models import pairs, sentences
+from tests.tiny_models import pairs, sentences
 from tripleentropy.errors import UserError
 from tripleentropy.losses import SoftTripleLoss
 from tripleentropy.modeling import (

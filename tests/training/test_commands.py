@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import pipeline
 
-from tiny_models import sentences
+from tests.tiny_models import sentences
 from tripleentropy.cli import main
 
 LABELS = ["neg", "pos"]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tiny_models import pairs, sentences
+from tests.tiny_models import pairs, sentences
 from tripleentropy.modeling import TripleEntropyForSequenceClassification, load_pretrained
 from tripleentropy.training import (
     NonFiniteLossError,

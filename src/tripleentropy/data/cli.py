@@ -1,4 +1,4 @@
-"""The ``data`` command (``data list``, ``data fetch``) and argument helpers for other commands."""
+"""The ``data`` command (``list``, ``fetch``, ``check``) and argument helpers for other commands."""
 
 from __future__ import annotations
 
@@ -48,10 +48,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``data`` command with its ``list`` and ``fetch`` subcommands."""
+    """Add the ``data`` command with its ``list``, ``fetch`` and ``check`` subcommands."""
     data = subparsers.add_parser(
         "data",
-        help="list and download the SentEval tasks",
+        help="list and download the SentEval tasks, check your own files",
         description=(
             "The SentEval tasks the paper evaluates on. Their files are looked for in --data-dir, "
             f"else ${DATA_ENV}, else the user cache directory."
@@ -168,7 +168,7 @@ def _check(args: argparse.Namespace) -> int:
     for data in [LabeledData(sample, train.label_names, train.is_pair, train.source), *evaluation]:
         counts = Counter(data.labels)
         per_label = ", ".join(f"{name}: {counts[i]}" for i, name in enumerate(data.label_names))
-        print(f"{data.source}: {len(data)} examples ({per_label})")
+        print(f"{data.source}: {len(data)} example{'' if len(data) == 1 else 's'} ({per_label})")
     return 0
 
 

@@ -144,8 +144,10 @@ def _download(url: str, target: Path, checksum: str, *, timeout: float, progress
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     length = response.headers.get("Content-Length")
+                    expected = int(length) if length and length.isdigit() else None
+                    received = 0
                     with tqdm(
-                        total=int(length) if length and length.isdigit() else None,
+                        total=expected,
                         unit="B",
                         unit_scale=True,
                         desc=target.name,
@@ -156,9 +158,15 @@ def _download(url: str, target: Path, checksum: str, *, timeout: float, progress
                             digest.update(chunk)
                             output.write(chunk)
                             bar.update(len(chunk))
+                            received += len(chunk)
+                    if expected is not None and received != expected:
+                        raise UserError(
+                            f"could not download {url}: the connection ended after {received} of "
+                            f"{expected} bytes; nothing was saved as {target}"
+                        )
             except urllib.error.HTTPError as error:
                 raise UserError(f"could not download {url}: HTTP {error.code} {error.reason}") from None
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
                 reason = getattr(error, "reason", None) or error
                 raise UserError(f"could not download {url}: {reason}") from None
         if digest.hexdigest() != checksum:

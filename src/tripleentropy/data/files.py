@@ -53,22 +53,19 @@ def load_file(
     if not rows:
         raise UserError(f"{name}: the file has a header but no examples")
 
-    wanted = [text_column] + ([text_pair_column] if text_pair_column else [])
-    has_labels = require_labels or columns is None or label_column in columns
-    if has_labels:
-        wanted.append(label_column)
+    required = [text_column, *([text_pair_column] if text_pair_column else [])]
+    if require_labels:
+        required.append(label_column)
     if columns is not None:
-        for column in wanted:
+        for column in required:
             if column not in columns:
                 raise UserError(_missing_column(name, 1, column, columns, text_column, label_column))
 
     texts: list[tuple[str, str | None]] = []
     raw_labels: list[tuple[int, str | None]] = []
     for line_number, row in rows:
-        for column in wanted:
+        for column in required:
             if column not in row:
-                if column == label_column and not require_labels:
-                    continue
                 raise UserError(_missing_column(name, line_number, column, list(row), text_column, label_column))
         sentence = _text_cell(name, line_number, row, text_column)
         pair = _text_cell(name, line_number, row, text_pair_column) if text_pair_column else None
@@ -136,13 +133,18 @@ def _delimited_rows(name: str, text: str, delimiter: str) -> tuple[list[str], li
                 continue
             if len(cells) != len(header):
                 raise UserError(
-                    f"{name}, line {line_number}: {len(cells)} fields, but the header has {len(header)}"
+                    f"{name}, line {line_number}: {_count(len(cells), 'field')}, "
+                    f"but the header has {len(header)}"
                 )
             rows.append((line_number, dict(zip(header, cells))))
     except csv.Error as error:
         raise UserError(f"{name}, line {reader.line_num}: {error}") from None
     assert header is not None  # the file is not blank
     return header, rows
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _jsonl_rows(name: str, text: str) -> Iterator[_Row]:

@@ -5,73 +5,101 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ._checks import check_labels, check_positive
 
-# Rows of the (N, C*K) similarity matrix handled at once; bounds the temporaries of the
-# softmax over centers to about 16 MiB in float32 whatever the batch and K.
+# Elements of the (rows, C*K) similarity block handled at once: bounds the temporaries of the
+# softmax over centers to about 16 MiB each in float32, whatever the batch and K.
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def safe_normalize(x: torch.Tensor) -> torch.Tensor:
-    """L2-normalise the last dimension without overflow (huge inputs) or NaN (zero vectors).
+class _Normalize(torch.autograd.Function):
+    """x / ||x|| over the last dimension, without overflow, NaN, or extra copies.
 
-    The vector is first divided by its largest absolute entry (a detached scale: normalisation
-    is scale invariant, so the gradient stays exact), so the norm never overflows; a zero vector
-    maps to zero with a finite gradient.
-    """
-    amax = x.detach().abs().amax(dim=-1, keepdim=True)
-    scale = torch.where(amax > 0, amax, torch.ones_like(amax))
-    return F.normalize(x / scale, dim=-1, eps=1e-6)
-
-
-class _RelaxedSimilarity(torch.autograd.Function):
-    """S[n, c] = sum_k softmax_k(s[n, c, :] / gamma) * s[n, c, k] with s = x @ w.T.
-
-    Hand-written backward, computed in row chunks: only s (N, C*K) is kept for backward and the
-    softmax is recomputed chunk by chunk, so memory stays near one (N, C*K) matrix where
-    autograd would keep the similarities, the softmax and their product.
-    dS_c / ds_ck = p_ck * (1 + (s_ck - S_c) / gamma).
+    Each row is first divided by its largest absolute entry, so the norm cannot overflow for
+    huge inputs; a zero row maps to zero with a finite gradient. Only the output is allocated
+    in forward, and only the input gradient in backward: (g - y (g . y)) / ||x||.
     """
 
     @staticmethod
-    def forward(ctx, x, w, num_classes: int, centers_per_class: int, gamma: float):
-        rows, cols = x.shape[0], w.shape[0]
-        step = max(1, _CHUNK_ELEMENTS // cols)
-        sims = x.new_empty(rows, cols)
-        relaxed = x.new_empty(rows, num_classes)
-        for start in range(0, rows, step):
-            stop = min(rows, start + step)
-            chunk = torch.mm(x[start:stop], w.t(), out=sims[start:stop]).view(-1, num_classes, centers_per_class)
-            prob = torch.softmax(chunk / gamma, dim=-1)
-            relaxed[start:stop] = torch.linalg.vecdot(prob, chunk)
-        ctx.save_for_backward(x, w, sims, relaxed)
-        ctx.shape = (num_classes, centers_per_class, gamma, step)
-        return relaxed
+    def forward(ctx, x):
+        largest = torch.linalg.vector_norm(x, ord=float("inf"), dim=-1, keepdim=True)
+        largest = torch.where(largest > 0, largest, torch.ones_like(largest))
+        unit = x / largest
+        norm = torch.linalg.vector_norm(unit, dim=-1, keepdim=True).clamp_min_(1e-6)
+        unit.div_(norm)
+        ctx.save_for_backward(unit, norm.mul_(largest))
+        return unit
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_relaxed):
-        x, w, sims, relaxed = ctx.saved_tensors
-        num_classes, centers_per_class, gamma, step = ctx.shape
+    def backward(ctx, grad):
+        unit, norm = ctx.saved_tensors
+        along = torch.linalg.vecdot(grad, unit).unsqueeze(-1)
+        return torch.addcmul(grad, unit, along, value=-1.0).div_(norm)
+
+
+def safe_normalize(x: torch.Tensor) -> torch.Tensor:
+    """L2-normalise the last dimension; safe for huge inputs (no overflow) and zero vectors (no NaN)."""
+    return _Normalize.apply(x)
+
+
+def _relaxed(sims: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax over each class's centers of sims (n, C, K), and the relaxed similarity S (n, C)."""
+    prob = torch.softmax(sims / gamma, dim=-1)
+    return prob, torch.linalg.vecdot(prob, sims)
+
+
+class _SoftTripleCrossEntropy(torch.autograd.Function):
+    """mean_n CE(la * (S_n - margin * onehot(y_n)), y_n), S from unit embeddings x and centers w.
+
+    Computed in row chunks, with the gradients formed during the forward pass, chunk by chunk,
+    while the similarities are at hand: nothing of size (N, C*K) outlives a chunk, where autograd
+    would keep the similarities, the softmax over centers and their product for the whole batch.
+    Backward only scales the stored gradients. With p the softmax over centers and q the softmax
+    over classes, dL/dS_c = la * (q_c - onehot_c) / N and dS_c/ds_ck = p_ck (1 + (s_ck - S_c) / gamma).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, labels, num_classes: int, centers_per_class: int, gamma: float, la: float, margin: float):
+        rows, cols = x.shape[0], w.shape[0]
+        step = max(1, _CHUNK_ELEMENTS // cols)
         need_x, need_w = ctx.needs_input_grad[:2]
         grad_x = torch.empty_like(x) if need_x else None
         grad_w = torch.zeros_like(w) if need_w else None
-        for start in range(0, x.shape[0], step):
-            stop = min(x.shape[0], start + step)
-            chunk = sims[start:stop].view(-1, num_classes, centers_per_class)
-            prob = torch.softmax(chunk / gamma, dim=-1)
-            grad = chunk - relaxed[start:stop, :, None]
-            grad.div_(gamma).add_(1.0).mul_(prob).mul_(grad_relaxed[start:stop, :, None])
-            grad = grad.view(stop - start, -1)
-            if need_x:
-                torch.mm(grad, w, out=grad_x[start:stop])
-            if need_w:
-                grad_w.addmm_(grad.t(), x[start:stop])
-        return grad_x, grad_w, None, None, None
+        total = x.new_zeros(())
+        for start in range(0, rows, step):
+            stop = min(rows, start + step)
+            x_chunk, y_chunk = x[start:stop], labels[start:stop, None]
+            sims = torch.mm(x_chunk, w.t()).view(-1, num_classes, centers_per_class)
+            prob, relaxed = _relaxed(sims, gamma)
+            logits = la * relaxed
+            logits.scatter_add_(1, y_chunk, logits.new_full(y_chunk.shape, -la * margin))
+            total += (torch.logsumexp(logits, dim=1) - logits.gather(1, y_chunk).squeeze(1)).sum()
+            if need_x or need_w:
+                grad_relaxed = torch.softmax(logits, dim=1)
+                grad_relaxed.scatter_add_(1, y_chunk, grad_relaxed.new_full(y_chunk.shape, -1.0))
+                grad_relaxed.mul_(la / rows)
+                grad = sims.sub_(relaxed.unsqueeze(-1)).div_(gamma).add_(1.0).mul_(prob)
+                grad = grad.mul_(grad_relaxed.unsqueeze(-1)).view(stop - start, cols)
+                if need_x:
+                    torch.mm(grad, w, out=grad_x[start:stop])
+                if need_w:
+                    grad_w.addmm_(grad.t(), x_chunk)
+        ctx.save_for_backward(grad_x, grad_w)
+        return total / rows
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss):
+        grad_x, grad_w = ctx.saved_tensors
+        return (
+            grad_x * grad_loss if grad_x is not None else None,
+            grad_w * grad_loss if grad_w is not None else None,
+            None, None, None, None, None, None,
+        )
 
 
 class SoftTripleLoss(nn.Module):
@@ -157,12 +185,10 @@ class SoftTripleLoss(nn.Module):
     def _compute_dtype(self, embeddings: torch.Tensor) -> torch.dtype:
         return torch.promote_types(torch.promote_types(embeddings.dtype, self.centers.dtype), torch.float32)
 
-    def _relaxed_similarities(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def _unit(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit embeddings and centers in the loss's compute dtype."""
         dtype = self._compute_dtype(embeddings)
-        with torch.autocast(device_type=embeddings.device.type, enabled=False):
-            x = safe_normalize(embeddings.to(dtype))
-            w = safe_normalize(self.centers.to(dtype))
-            return _RelaxedSimilarity.apply(x, w, self.num_classes, self.centers_per_class, self.gamma)
+        return safe_normalize(embeddings.to(dtype)), safe_normalize(self.centers.to(dtype))
 
     def _check_dim(self, embeddings: torch.Tensor) -> None:
         if embeddings.shape[-1] != self.embedding_dim:
@@ -174,8 +200,11 @@ class SoftTripleLoss(nn.Module):
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Relaxed class similarities S (..., C) of embeddings (..., D), usable as a classifier."""
         self._check_dim(embeddings)
-        flat = embeddings.reshape(-1, self.embedding_dim)
-        return self._relaxed_similarities(flat).reshape(*embeddings.shape[:-1], self.num_classes)
+        with torch.autocast(device_type=embeddings.device.type, enabled=False):
+            x, w = self._unit(embeddings.reshape(-1, self.embedding_dim))
+            sims = (x @ w.t()).view(-1, self.num_classes, self.centers_per_class)
+            relaxed = _relaxed(sims, self.gamma)[1]
+        return relaxed.reshape(*embeddings.shape[:-1], self.num_classes)
 
     def flatten(
         self, embeddings: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None
@@ -220,9 +249,11 @@ class SoftTripleLoss(nn.Module):
         x, y = self.flatten(embeddings, labels, mask)
         if x.shape[0] == 0:
             raise ValueError("no embeddings to compute the loss on: the mask leaves out every token")
-        relaxed = self._relaxed_similarities(x)
-        margin = F.one_hot(y, self.num_classes).to(relaxed.dtype) * self.margin
-        loss = F.cross_entropy(self.la * (relaxed - margin), y)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x, w = self._unit(x)
+            loss = _SoftTripleCrossEntropy.apply(
+                x, w, y, self.num_classes, self.centers_per_class, self.gamma, self.la, self.margin
+            )
         if self.tau > 0 and self.centers_per_class > 1:
             loss = loss + self.tau * self.regularizer()
         return loss

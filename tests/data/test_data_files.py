@@ -103,11 +103,13 @@ def test_missing_pair_column(tmp_path):
 
 
 def test_missing_key_in_a_json_line(tmp_path):
-    bad(write(tmp_path, "train.jsonl", '{"text": "a", "label": 0}\n{"label": 1}\n'), r"train.jsonl, line 2: no column 'text'")
+    bad(write(tmp_path, "train.jsonl", '{"text": "a", "label": 0}\n{"label": 1}\n'),
+        r"train.jsonl, line 2: no column 'text'")
 
 
 def test_ragged_row(tmp_path):
-    bad(write(tmp_path, "train.csv", "text,label\na,x\nb,y,extra\n"), r"train.csv, line 3: 3 fields, but the header has 2")
+    bad(write(tmp_path, "train.csv", "text,label\na,x\nb,y,extra\n"),
+        r"train.csv, line 3: 3 fields, but the header has 2")
 
 
 def test_unterminated_quote(tmp_path):
@@ -133,27 +135,33 @@ def test_empty_text_pair(tmp_path):
 
 
 def test_text_that_is_not_a_string(tmp_path):
-    bad(write(tmp_path, "train.jsonl", '{"text": 3, "label": 0}\n'), r"train.jsonl, line 1: the text column 'text' is not a string")
+    bad(write(tmp_path, "train.jsonl", '{"text": 3, "label": 0}\n'),
+        r"train.jsonl, line 1: the text column 'text' is not a string")
 
 
 def test_empty_label(tmp_path):
-    bad(write(tmp_path, "data.csv", "text,label\na,x\nb,y\nc,\n"), r"data.csv, line 4: the label column 'label' is empty")
+    bad(write(tmp_path, "data.csv", "text,label\na,x\nb,y\nc,\n"),
+        r"data.csv, line 4: the label column 'label' is empty")
 
 
 def test_null_label_in_json(tmp_path):
-    bad(write(tmp_path, "data.jsonl", '{"text": "a", "label": null}\n'), r"data.jsonl, line 1: the label column 'label' is empty")
+    bad(write(tmp_path, "data.jsonl", '{"text": "a", "label": null}\n'),
+        r"data.jsonl, line 1: the label column 'label' is empty")
 
 
 def test_label_of_another_type(tmp_path):
-    bad(write(tmp_path, "data.jsonl", '{"text": "a", "label": 0.5}\n'), r"data.jsonl, line 1: the label 0.5 is neither a string nor an integer")
+    bad(write(tmp_path, "data.jsonl", '{"text": "a", "label": 0.5}\n'),
+        r"data.jsonl, line 1: the label 0.5 is neither a string nor an integer")
 
 
 def test_single_class(tmp_path):
-    bad(write(tmp_path, "train.csv", "text,label\na,x\nb,x\n"), r"train.csv: every example has the label 'x'; a classifier needs at least two classes")
+    bad(write(tmp_path, "train.csv", "text,label\na,x\nb,x\n"),
+        r"train.csv: every example has the label 'x'; a classifier needs at least two classes")
 
 
 def test_non_utf8_bytes(tmp_path):
-    bad(write(tmp_path, "train.csv", b"text,label\na,x\ncaf\xe9,y\n"), r"train.csv, line 3: not valid UTF-8 \(byte 0xe9\); save the file as UTF-8")
+    bad(write(tmp_path, "train.csv", b"text,label\na,x\ncaf\xe9,y\n"),
+        r"train.csv, line 3: not valid UTF-8 \(byte 0xe9\); save the file as UTF-8")
 
 
 def test_evaluation_label_the_training_file_lacks(tmp_path):

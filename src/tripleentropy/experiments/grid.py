@@ -1,0 +1,182 @@
+"""A grid of runs: specs, their paired order, and running what is not finished yet."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Union
+
+from tqdm.auto import tqdm
+
+from .store import RECORD_KEYS, RunStore, run_key
+
+TrainSize = Union[int, str]
+"""A number of training examples, or ``"full"`` for the whole training set."""
+
+FULL = "full"
+
+
+def normalize_train_size(train_size: TrainSize) -> TrainSize:
+    """``"full"`` or a positive int; ``"100"`` becomes ``100`` so both spellings share a key."""
+    if isinstance(train_size, str) and train_size.strip().lower() == FULL:
+        return FULL
+    try:
+        size = int(train_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"training size must be a positive integer or 'full', got {train_size!r}") from None
+    if size <= 0 or isinstance(train_size, bool) or (isinstance(train_size, float) and size != train_size):
+        raise ValueError(f"training size must be a positive integer or 'full', got {train_size!r}")
+    return size
+
+
+def train_size_order(train_size: TrainSize) -> tuple[int, int]:
+    """Sort key for training sizes: numbers ascending, ``"full"`` last."""
+    return (1, 0) if train_size == FULL else (0, int(train_size))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a grid: everything that affects its result, and nothing else.
+
+    ``settings`` holds every other setting that can change the result (learning rate, epochs,
+    loss hyperparameters, ``max_eval``, precision, ...); it must be JSON-compatible.
+    ``data_fingerprint`` covers all data the run sees (training pool and evaluation set), e.g.
+    from :func:`~tripleentropy.experiments.store.fingerprint_examples`. ``seed`` seeds both the
+    sampling of the training set and the initial weights; ``fold`` is the fold index in k-fold
+    designs. Runs that differ only in ``loss`` (and loss settings) form a pair.
+    """
+
+    loss: str
+    train_size: TrainSize
+    seed: int
+    model: str
+    data_fingerprint: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    fold: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train_size", normalize_train_size(self.train_size))
+        object.__setattr__(self, "settings", dict(self.settings))
+
+    def identity(self) -> dict[str, Any]:
+        """The mapping hashed into :attr:`key`."""
+        return {
+            "loss": self.loss,
+            "train_size": self.train_size,
+            "seed": self.seed,
+            "fold": self.fold,
+            "model": self.model,
+            "data_fingerprint": self.data_fingerprint,
+            "settings": self.settings,
+        }
+
+    @property
+    def key(self) -> str:
+        """The run's key in a :class:`~tripleentropy.experiments.store.RunStore`."""
+        return run_key(self.identity())
+
+    @property
+    def label(self) -> str:
+        """A short human-readable name, e.g. ``ce size=20 seed=1``."""
+        fold = "" if self.fold is None else f" fold={self.fold}"
+        return f"{self.loss} size={self.train_size} seed={self.seed}{fold}"
+
+
+def make_grid(
+    losses: Sequence[str],
+    train_sizes: Sequence[TrainSize],
+    seeds: Sequence[int],
+    *,
+    model: str,
+    data_fingerprint: str,
+    settings: Mapping[str, Any] | None = None,
+    loss_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    folds: Sequence[int] | None = None,
+) -> list[RunSpec]:
+    """All runs of a paired grid, ordered so that paired runs are neighbours.
+
+    The order is training size (as given), seed, fold, then loss (as given): every loss of one
+    (size, seed, fold) runs back to back, so an interrupted grid still holds complete pairs.
+    ``settings`` apply to every run; ``loss_settings[loss]`` are added to that loss's runs only
+    (so tuning a TripleEntropy hyperparameter does not redo the cross-entropy runs).
+    """
+    if len(set(losses)) != len(losses):
+        raise ValueError(f"duplicate loss in {list(losses)}")
+    sizes = [normalize_train_size(size) for size in train_sizes]
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"duplicate training size in {list(train_sizes)}")
+    unknown = set(loss_settings or {}) - set(losses)
+    if unknown:
+        raise ValueError(f"loss_settings for losses not in the grid: {sorted(unknown)}")
+    specs = []
+    for train_size in sizes:
+        for seed in seeds:
+            for fold in folds if folds is not None else [None]:
+                for loss in losses:
+                    run_settings = {**(settings or {}), **(loss_settings or {}).get(loss, {})}
+                    specs.append(RunSpec(loss, train_size, seed, model, data_fingerprint, run_settings, fold))
+    return specs
+
+
+RunFunction = Callable[[RunSpec], Mapping[str, Any]]
+"""Trains and evaluates one run: returns ``{"metrics": {"accuracy": fraction, "macro_f1": ...},
+...extra}``. Extra keys (e.g. ``history``, ``train_examples``) go into the run's record; they
+must be JSON-compatible and must not reuse the record's own keys."""
+
+
+def make_record(spec: RunSpec, result: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+    """The stored record of a finished run: the spec's fields, its metrics, then ``result``'s extras."""
+    if "metrics" not in result:
+        raise ValueError(f"run {spec.label}: the run function returned no 'metrics'")
+    reserved = (set(RECORD_KEYS) | {"fold", "model"}) & (set(result) - {"metrics"})
+    if reserved:
+        raise ValueError(f"run {spec.label}: the run function returned reserved keys {sorted(reserved)}")
+    record: dict[str, Any] = {"key": spec.key, "loss": spec.loss, "train_size": spec.train_size, "seed": spec.seed}
+    if spec.fold is not None:
+        record["fold"] = spec.fold
+    record.update(
+        {
+            "metrics": dict(result["metrics"]),
+            "model": spec.model,
+            "config": dict(spec.settings),
+            "data_fingerprint": spec.data_fingerprint,
+            "seconds": round(seconds, 3),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
+    record.update({name: value for name, value in result.items() if name != "metrics"})
+    return record
+
+
+def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, progress: bool = True) -> list[dict]:
+    """Run every spec whose key is not in ``store`` yet, saving each record as soon as it finishes.
+
+    Runs go in the given order (see :func:`make_grid`). A progress bar over runs, on stderr,
+    counts the runs already stored as done and estimates the time left from the runs done in
+    this call. If ``run_fn`` raises, the error propagates; every run finished before it is
+    stored, so calling ``run_grid`` again resumes after it. Returns the records of all specs,
+    in spec order, whether they were run now or found in the store.
+    """
+    keys = [spec.key for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("the grid holds the same run twice (two specs with the same key)")
+    records: dict[str, dict] = {}
+    for key in keys:
+        record = store.load(key)
+        if record is not None:
+            records[key] = record
+    todo = [spec for spec, key in zip(specs, keys) if key not in records]
+    with tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc="runs", file=sys.stderr,
+              disable=not progress, dynamic_ncols=True) as bar:
+        for spec in todo:
+            bar.set_postfix_str(spec.label)
+            started = time.perf_counter()
+            result = run_fn(spec)
+            record = make_record(spec, result, time.perf_counter() - started)
+            store.save(record["key"], record)
+            records[record["key"]] = record
+            bar.update(1)
+    return [records[key] for key in keys]

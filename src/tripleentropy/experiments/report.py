@@ -1,0 +1,188 @@
+"""The outputs of a grid: ``summary.json``, ``report.md``, the PNG plots, and the terminal table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .paper import PAPER_GAIN_RANGE, PAPER_REFERENCE
+from .plots import plot_accuracy_vs_size, plot_paired_differences
+from .stats import summarize
+from .store import write_bytes_atomic, write_json_atomic
+
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.md"
+ACCURACY_PLOT = "accuracy.png"
+DIFFERENCES_PLOT = "differences.png"
+# Fewer pairs than this make even a "significant" interval fragile; the verdict says so.
+_FEW_PAIRS = 5
+
+
+def _points(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _interval(ci: Sequence[float] | None) -> str:
+    return "–" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _accuracy_cell(entry: Mapping[str, Any]) -> str:
+    spread = "" if entry["std"] is None else f" ± {entry['std']:.2f}"
+    return f"{entry['mean']:.2f}{spread} (n={entry['n']})"
+
+
+def verdict(comparison: Mapping[str, Any]) -> str:
+    """A plain-language reading of one comparison that claims no more than its interval supports."""
+    loss, baseline, n_pairs = comparison["loss"], comparison["baseline"], comparison["n_pairs"]
+    mean, ci = comparison["mean_diff"], comparison["ci95"]
+    if n_pairs == 0:
+        text = f"no paired runs of {loss} and {baseline}: nothing to compare"
+    elif ci is None:
+        text = f"{loss} against {baseline}: {comparison['note']}; no conclusion possible"
+    elif ci[0] <= 0.0 <= ci[1]:
+        text = (f"no significant difference between {loss} and {baseline} ({mean:+.2f} points; the 95% CI "
+                f"{_interval(ci)} includes 0; {n_pairs} pairs)")
+    else:
+        direction = "higher" if mean > 0 else "lower"
+        text = (f"{loss} is {direction} than {baseline} by {abs(mean):.2f} points (95% CI {_interval(ci)} excludes 0, "
+                f"p = {_p(comparison['p_value'])}, {n_pairs} pairs)")
+        if n_pairs < _FEW_PAIRS:
+            text += "; with so few pairs, treat this as indicative only"
+    if comparison.get("n_unmatched"):
+        text += f"; {comparison['n_unmatched']} run(s) without a partner left out"
+    return text
+
+
+def format_summary_table(summary: Mapping[str, Any]) -> str:
+    """The summary as a fixed-width text table for the terminal: accuracy per size and loss, and
+    each loss's paired difference against the baseline (points, 95% CI, t-test p, wins/losses/ties)."""
+    baseline = summary["baseline"]
+    comparisons = {(entry["train_size"], entry["loss"]): entry for entry in summary["comparisons"]}
+    header = ["size", "loss", "accuracy (points)", f"diff vs {baseline} [95% CI]", "p", "W/L/T"]
+    rows = [header]
+    for entry in summary["results"]:
+        comparison = comparisons.get((entry["train_size"], entry["loss"]))
+        row = [str(entry["train_size"]), entry["loss"], _accuracy_cell(entry), "", "", ""]
+        if comparison is not None:
+            row[3] = f"{_points(comparison['mean_diff'], signed=True)} {_interval(comparison['ci95'])}"
+            row[4] = _p(comparison["p_value"])
+            row[5] = f"{comparison['wins']}/{comparison['losses']}/{comparison['ties']}"
+        rows.append(row)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    footer = f"p: {summary['test']}; accuracy in points (percent)"
+    if summary.get("max_eval"):
+        footer += f"; evaluation capped at {summary['max_eval']} examples (--max-eval)"
+    return "\n".join(lines + [footer])
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, context: Mapping[str, Any]) -> str:
+    baseline = summary["baseline"]
+    lines = [f"# {title}", "", "## What was run", ""]
+    lines += [f"- **{name.replace('_', ' ').capitalize()}**: {value}" for name, value in context.items()]
+    if summary.get("max_eval"):
+        lines.append(f"- **Evaluation**: capped with `--max-eval {summary['max_eval']}`: one fixed stratified sample of "
+                     f"{summary['max_eval']} evaluation examples, the same for every run; accuracies are on that sample only")
+    else:
+        lines.append("- **Evaluation**: the whole evaluation set (no `--max-eval` cap)")
+    lines.append(f"- **Runs**: {summary['n_runs']}; baseline `{baseline}`")
+
+    losses = summary["losses"]
+    cells = {(entry["train_size"], entry["loss"]): entry for entry in summary["results"]}
+    lines += ["", "## Accuracy", "", "Accuracy in points (percent), mean ± sample standard deviation over seeds/folds.", ""]
+    lines += _table(["Training size"] + losses, (
+        [str(size)] + [_accuracy_cell(cells[(size, loss)]) if (size, loss) in cells else "–" for loss in losses]
+        for size in summary["train_sizes"]))
+
+    lines += ["", f"## Paired comparison against `{baseline}`", "",
+              f"Each run is paired with the `{baseline}` run of the same training size and seed/fold: same sampled "
+              "training set, same initial weights, same evaluation examples. Differences are in accuracy points "
+              f"(loss minus `{baseline}`). p: {summary['test']}; CI: {summary['confidence_interval']}; "
+              f"secondary p: {summary['secondary_test']}. W/L/T: pairs won, lost, tied.", ""]
+    lines += _table(["Training size", "Loss", "Pairs", "Mean diff", "95% CI", "p (t-test)", "p (Wilcoxon)", "W/L/T"], (
+        [str(c["train_size"]), c["loss"], str(c["n_pairs"]), _points(c["mean_diff"], signed=True), _interval(c["ci95"]),
+         _p(c["p_value"]), _p(c["wilcoxon_p"]), f"{c['wins']}/{c['losses']}/{c['ties']}"]
+        for c in summary["comparisons"]))
+
+    lines += ["", "## Verdict", ""]
+    lines += [f"- Training size {c['train_size']}: {verdict(c)}." for c in summary["comparisons"]] or ["- No comparisons."]
+    if len(summary["comparisons"]) > 1:
+        lines.append(f"- The p-values are not corrected for the {len(summary['comparisons'])} comparisons in this table.")
+
+    if summary.get("paper_comparison"):
+        low, high = PAPER_GAIN_RANGE
+        lines += ["", "## The paper's published gains beside the measured ones", "",
+                  f"{PAPER_REFERENCE} reports gains over the CE baseline of {low} to {high} accuracy points across "
+                  "its tasks. The paper's size classes are not this run's training sizes; the mapping between them "
+                  "is this report's choice.", ""]
+        lines += _table(["Paper setting", "Loss", "Paper gain", "Measured at size", "Measured mean diff", "95% CI", "Pairs"], (
+            [row["label"], row["loss"], _points(row["paper_gain"], signed=True), str(row["train_size"] or "–"),
+             _points(row["measured_mean_diff"], signed=True), _interval(row["measured_ci95"]), str(row["measured_n_pairs"])]
+            for row in summary["paper_comparison"]))
+
+    plots = [(caption, name) for caption, name in (("Accuracy by training size", ACCURACY_PLOT),
+                                                   (f"Paired differences against {baseline}", DIFFERENCES_PLOT))
+             if (output_dir / name).exists()]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{caption}]({name})" for caption, name in plots]
+    if summary.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in summary["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(summary: Mapping[str, Any], output_dir: str | os.PathLike, title: str,
+                 context: Mapping[str, Any]) -> Path:
+    """Write ``summary.json`` and ``report.md`` into ``output_dir``, each atomically.
+
+    ``context`` describes what was run, shown in order as "name: value" lines (e.g. command,
+    model, data, date, machine, wall time). The report embeds ``accuracy.png`` and
+    ``differences.png`` if they are already in ``output_dir``. Returns the report's path.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(output_dir / SUMMARY_FILE, summary)
+    report = output_dir / REPORT_FILE
+    write_bytes_atomic(report, _report_markdown(summary, output_dir, title, context).encode("utf-8"))
+    return report
+
+
+def write_outputs(
+    records: Sequence[Mapping[str, Any]],
+    output_dir: str | os.PathLike,
+    *,
+    title: str,
+    context: Mapping[str, Any],
+    baseline: str = "ce",
+    paper_gains: Sequence[Mapping[str, Any]] | None = None,
+    notes: Sequence[str] | None = None,
+    max_eval: int | None = None,
+) -> dict[str, Any]:
+    """Summarise one grid's records, draw both plots and write the report; returns the summary.
+
+    This is everything a grid produces after its runs: ``summary.json``, ``report.md``,
+    ``accuracy.png`` and ``differences.png`` in ``output_dir``.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(records, baseline=baseline, paper_gains=paper_gains, notes=notes, max_eval=max_eval)
+    plot_accuracy_vs_size(summary, output_dir / ACCURACY_PLOT)
+    plot_paired_differences(records, baseline, output_dir / DIFFERENCES_PLOT)
+    write_report(summary, output_dir, title, context)
+    return summary

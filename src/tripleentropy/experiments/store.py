@@ -1,0 +1,183 @@
+"""The run store: one JSON file per finished run under ``<output_dir>/runs/``, written atomically.
+
+A run is identified by :func:`run_key`, a SHA-256 over everything that affects its result, so a
+restarted grid finds its finished runs and a changed setting never reuses a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+# Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
+# every run stored under the old meaning is redone instead of silently reused.
+KEY_VERSION = 1
+
+RECORD_KEYS = ("key", "loss", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` to one canonical JSON string: sorted keys, no spaces, no NaN.
+
+    Raises ``TypeError`` for values JSON cannot represent exactly (a ``Path``, a set, an object):
+    convert them explicitly, so that two different settings never hash alike by accident.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def run_key(spec: Mapping[str, Any]) -> str:
+    """The stable SHA-256 hex digest of ``spec``, a mapping of everything that affects a result.
+
+    Dictionary order does not matter; any changed value (including ``1`` against ``1.0``, which
+    JSON keeps apart) gives a different key.
+    """
+    payload = canonical_json({"key_version": KEY_VERSION, "spec": dict(spec)})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def fingerprint_examples(items: Iterable[Any]) -> str:
+    """SHA-256 over an ordered list of examples: ``(text, text_pair, label)`` tuples (or lists) or objects
+    with ``.text``, ``.text_pair`` and ``.label`` attributes (the data layer's ``Example``).
+
+    The order counts: the same examples in another order fingerprint differently, because the
+    order can change what sampling and training produce.
+    """
+    digest = hashlib.sha256()
+    for item in items:
+        if isinstance(item, (tuple, list)):
+            text, text_pair, label = item
+        else:
+            text, text_pair, label = item.text, item.text_pair, item.label
+        digest.update(canonical_json([text, text_pair, int(label)]).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a temporary file in the same folder, are flushed and fsynced, then renamed
+    over ``path`` with ``os.replace`` (atomic on POSIX and Windows); the folder is fsynced too so
+    the rename survives a power cut. On any error the temporary file is removed.
+    """
+    path = Path(path)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(data)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def write_json_atomic(path: str | os.PathLike, value: Any) -> None:
+    """Write ``value`` as strict JSON (no NaN or inf), indented, with :func:`write_bytes_atomic`."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _fsync_directory(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _problem(record: Any, key: str) -> str | None:
+    """Why ``record`` is not a valid finished run stored under ``key``, or None if it is."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    missing = [name for name in RECORD_KEYS if name not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if record["key"] != key:
+        return f"its key {record['key']!r} does not match the file name"
+    accuracy = record["metrics"].get("accuracy") if isinstance(record["metrics"], dict) else None
+    if not isinstance(accuracy, (int, float)) or not 0.0 <= accuracy <= 1.0:
+        return "metrics.accuracy is not a fraction in [0, 1]"
+    return None
+
+
+class RunStore:
+    """One JSON file per finished run, in ``<output_dir>/runs/<key>.json``.
+
+    ``save`` is atomic, so a run killed at any moment leaves either no file or a complete one.
+    A file that cannot be read as a valid record (corrupt, truncated by a foreign writer, key
+    mismatch) is moved aside to ``<key>.json.corrupt-<time>`` with a warning and counts as
+    missing, so the run is simply redone.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike) -> None:
+        self.output_dir = Path(output_dir)
+        self.runs_dir = self.output_dir / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        """The file that holds (or will hold) the run with this key."""
+        return self.runs_dir / f"{key}.json"
+
+    def load(self, key: str) -> dict | None:
+        """The finished run stored under ``key``, or None if there is none (or it was corrupt)."""
+        path = self.path_for(key)
+        try:
+            with open(path, encoding="utf-8") as file:
+                record = json.load(file)
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            self._quarantine(path, f"unreadable ({error})")
+            return None
+        problem = _problem(record, key)
+        if problem is not None:
+            self._quarantine(path, problem)
+            return None
+        return record
+
+    def save(self, key: str, record: Mapping[str, Any]) -> Path:
+        """Store ``record`` (a finished run; see :data:`RECORD_KEYS`) atomically under ``key``."""
+        record = dict(record)
+        problem = _problem(record, key)
+        if problem is not None:
+            raise ValueError(f"not a valid run record for key {key}: {problem}")
+        path = self.path_for(key)
+        try:
+            write_json_atomic(path, record)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"run record {key} is not strict JSON ({error}): NaN, inf and objects are not allowed") from error
+        return path
+
+    def all_records(self) -> list[dict]:
+        """Every valid finished run in the store, in file-name (key) order.
+
+        The store may hold runs of earlier grids with other settings: to summarise one grid, use
+        the records that :func:`~tripleentropy.experiments.grid.run_grid` returns instead.
+        """
+        records = []
+        for path in sorted(self.runs_dir.glob("*.json")):
+            record = self.load(path.stem)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        target = path.with_name(f"{path.name}.corrupt-{time.time_ns()}")
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            return
+        warnings.warn(f"ignoring run file {path}: {reason}; moved to {target.name}, the run will be redone", stacklevel=3)
+

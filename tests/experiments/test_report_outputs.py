@@ -1,0 +1,81 @@
+import json
+
+import pytest
+
+from tripleentropy.experiments import format_summary_table, summarize, write_outputs
+from tripleentropy.experiments.plots import plot_paired_differences
+from tripleentropy.experiments.report import verdict, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(loss, size, seed, accuracy):
+    return {"key": f"{loss}-{size}-{seed}", "loss": loss, "train_size": size, "seed": seed,
+            "metrics": {"accuracy": accuracy, "macro_f1": accuracy}, "config": {}, "data_fingerprint": "d",
+            "seconds": 1.0, "finished_at": "t"}
+
+
+# tripleentropy - ce = 1.0, 1.2, 1.4, 1.6 points at every size (mean 1.3); supcon - ce = -0.4 points.
+RECORDS = [run(loss, size, seed, base + 0.01 * ((seed * 7) % 5) + bonus + (0.002 * seed if loss == "tripleentropy" else 0.0))
+           for size, base in ((20, 0.6), (100, 0.7), ("full", 0.85))
+           for seed in range(4)
+           for loss, bonus in (("ce", 0.0), ("tripleentropy", 0.01), ("supcon", -0.004))]
+
+
+def comparison(mean, ci, n_pairs=10, p=0.01, note=None, unmatched=0):
+    return {"loss": "tripleentropy", "baseline": "ce", "train_size": 20, "n_pairs": n_pairs, "mean_diff": mean, "ci95": ci,
+            "p_value": p, "note": note, "n_unmatched": unmatched}
+
+
+def test_write_outputs_writes_summary_report_and_plots(tmp_path):
+    gains = [{"label": "small training sets", "gain": 0.7, "train_size": 20}]
+    summary = write_outputs(RECORDS, tmp_path, title="Study", context={"command": "`tripleentropy compare`", "model": "tiny"},
+                            paper_gains=gains, max_eval=50)
+    assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert {"comparisons", "results", "baseline", "test", "max_eval"} <= set(summary)
+    for name in ("accuracy.png", "differences.png"):
+        assert (tmp_path / name).read_bytes().startswith(PNG_MAGIC)
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# Study\n")
+    assert "**Command**: `tripleentropy compare`" in report and "**Model**: tiny" in report
+    assert "--max-eval 50" in report
+    assert "two-sided paired t-test" in report and "Wilcoxon" in report
+    assert "| 20 | tripleentropy | 4 | +1.30 |" in report
+    assert "The paper's published gains beside the measured ones" in report and "| small training sets | tripleentropy | +0.70 | 20 | +1.30 |" in report
+    assert "![Accuracy by training size](accuracy.png)" in report and "(differences.png)" in report
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_report_says_when_evaluation_was_not_capped_and_omits_missing_sections(tmp_path):
+    write_report(summarize(RECORDS), tmp_path, "Study", {})
+    report = (tmp_path / "report.md").read_text()
+    assert "whole evaluation set" in report
+    assert "paper" not in report.lower() and "## Plots" not in report
+
+
+@pytest.mark.parametrize("entry, expected", [
+    (comparison(0.5, [-0.2, 1.2]), "no significant difference between tripleentropy and ce (+0.50 points; the 95% CI [-0.20, +1.20] includes 0"),
+    (comparison(0.8, [0.1, 1.5]), "tripleentropy is higher than ce by 0.80 points (95% CI [+0.10, +1.50] excludes 0, p = 0.010, 10 pairs)"),
+    (comparison(-0.8, [-1.5, -0.1], p=0.0001), "tripleentropy is lower than ce by 0.80 points (95% CI [-1.50, -0.10] excludes 0, p = <0.001"),
+    (comparison(0.8, [0.1, 1.5], n_pairs=3), "treat this as indicative only"),
+    (comparison(2.0, None, n_pairs=1, p=None, note="one pair only (+2.00 points): no interval or test"),
+     "tripleentropy against ce: one pair only (+2.00 points): no interval or test; no conclusion possible"),
+    (comparison(None, None, n_pairs=0, p=None, note="no pairs", unmatched=2), "nothing to compare; 2 run(s) without a partner left out"),
+])
+def test_verdicts_never_claim_more_than_the_interval(entry, expected):
+    assert expected in verdict(entry)
+
+
+def test_terminal_table_lists_every_cell_with_its_paired_comparison():
+    table = format_summary_table(summarize(RECORDS, max_eval=50))
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["size", "loss", "accuracy"]
+    assert len(lines) == 2 + 9 + 1
+    row = next(line for line in lines if line.startswith("100") and "tripleentropy" in line)
+    assert "+1.30" in row and "4/0/0" in row
+    assert "capped at 50" in lines[-1] and "paired t-test" in lines[-1]
+
+
+def test_differences_plot_without_any_pair_still_draws(tmp_path):
+    plot_paired_differences([run("tripleentropy", 20, 0, 0.5)], "ce", tmp_path / "d.png")
+    assert (tmp_path / "d.png").read_bytes().startswith(PNG_MAGIC)

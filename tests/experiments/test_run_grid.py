@@ -1,0 +1,122 @@
+import pytest
+
+from tripleentropy.experiments import RunSpec, RunStore, make_grid, run_grid
+
+
+def grid(**overrides):
+    arguments = dict(model="tiny", data_fingerprint="d", settings={"lr": 1e-5, "epochs": 2},
+                     loss_settings={"tripleentropy": {"beta": 0.4}})
+    arguments.update(overrides)
+    return make_grid(["ce", "tripleentropy"], [100, 20, "full"], [0, 1], **arguments)
+
+
+def accuracy_of(spec):
+    return {"metrics": {"accuracy": (int(spec.key[:6], 16) % 1000) / 1000, "macro_f1": 0.5}, "train_examples": 3}
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, spec):
+        self.calls.append(spec)
+        return accuracy_of(spec)
+
+
+def test_paired_runs_share_everything_but_the_loss_and_run_next_to_each_other():
+    specs = grid()
+    assert len(specs) == 12
+    for ce, te in zip(specs[0::2], specs[1::2]):
+        assert (ce.loss, te.loss) == ("ce", "tripleentropy")
+        assert (ce.train_size, ce.seed, ce.fold, ce.model, ce.data_fingerprint) == (te.train_size, te.seed, te.fold, te.model, te.data_fingerprint)
+        assert te.settings == {**ce.settings, "beta": 0.4}
+    assert [spec.train_size for spec in specs[::4]] == [100, 20, "full"]
+    assert len({spec.key for spec in specs}) == 12
+
+
+def test_folds_multiply_the_grid_and_enter_the_key():
+    specs = make_grid(["ce", "tripleentropy"], [20], [0], model="m", data_fingerprint="d", folds=[0, 1, 2])
+    assert [(spec.fold, spec.loss) for spec in specs] == [(f, loss) for f in range(3) for loss in ("ce", "tripleentropy")]
+    assert len({spec.key for spec in specs}) == 6
+
+
+def test_train_size_spellings_share_a_key_and_bad_sizes_are_refused():
+    assert RunSpec("ce", "100", 0, "m", "d").key == RunSpec("ce", 100, 0, "m", "d").key
+    assert RunSpec("ce", "FULL", 0, "m", "d").train_size == "full"
+    for bad in (0, -3, "all", 2.5, True):
+        with pytest.raises(ValueError):
+            RunSpec("ce", bad, 0, "m", "d")
+    with pytest.raises(ValueError, match="duplicate"):
+        make_grid(["ce", "ce"], [20], [0], model="m", data_fingerprint="d")
+
+
+def test_run_grid_saves_every_run_and_returns_records_in_spec_order(tmp_path):
+    specs, run_fn = grid(), Recorder()
+    records = run_grid(specs, RunStore(tmp_path), run_fn, progress=False)
+    assert [r["key"] for r in records] == [s.key for s in specs]
+    assert len(run_fn.calls) == 12 and len(list((tmp_path / "runs").glob("*.json"))) == 12
+    first = records[1]
+    assert first["loss"] == "tripleentropy" and first["train_size"] == 100 and first["seed"] == 0 and "fold" not in first
+    assert first["config"] == {"lr": 1e-5, "epochs": 2, "beta": 0.4} and first["model"] == "tiny"
+    assert first["data_fingerprint"] == "d" and first["train_examples"] == 3 and first["seconds"] >= 0
+    assert first["metrics"] == accuracy_of(specs[1])["metrics"]
+
+
+def test_run_grid_skips_finished_runs(tmp_path):
+    store, specs = RunStore(tmp_path), grid()
+    run_grid(specs[:5], store, Recorder(), progress=False)
+    run_fn = Recorder()
+    records = run_grid(specs, store, run_fn, progress=False)
+    assert [spec.key for spec in run_fn.calls] == [spec.key for spec in specs[5:]]
+    again = Recorder()
+    assert run_grid(specs, store, again, progress=False) == records and again.calls == []
+
+
+def test_a_changed_setting_never_reuses_a_stale_run(tmp_path):
+    store = RunStore(tmp_path)
+    run_grid(grid(), store, Recorder(), progress=False)
+    run_fn = Recorder()
+    records = run_grid(grid(settings={"lr": 2e-5, "epochs": 2}), store, run_fn, progress=False)
+    assert len(run_fn.calls) == 12
+    assert all(record["config"]["lr"] == 2e-5 for record in records)
+    # A TripleEntropy-only setting redoes the TripleEntropy runs and keeps the cross-entropy ones.
+    run_fn = Recorder()
+    run_grid(grid(settings={"lr": 2e-5, "epochs": 2}, loss_settings={"tripleentropy": {"beta": 0.9}}), store, run_fn, progress=False)
+    assert {spec.loss for spec in run_fn.calls} == {"tripleentropy"} and len(run_fn.calls) == 6
+    run_fn = Recorder()
+    run_grid(grid(data_fingerprint="changed data"), store, run_fn, progress=False)
+    assert len(run_fn.calls) == 12
+
+
+def test_a_failing_run_keeps_the_runs_finished_before_it(tmp_path):
+    store, specs = RunStore(tmp_path), grid()
+
+    def fail_on_fourth(spec):
+        if spec.key == specs[3].key:
+            raise RuntimeError("out of memory")
+        return accuracy_of(spec)
+
+    with pytest.raises(RuntimeError):
+        run_grid(specs, store, fail_on_fourth, progress=False)
+    assert {r["key"] for r in store.all_records()} == {s.key for s in specs[:3]}
+
+
+@pytest.mark.parametrize("result", [{"accuracy": 0.5}, {"metrics": {"accuracy": 0.5}, "seed": 3}, {"metrics": {"accuracy": 50.0}}])
+def test_bad_run_function_results_are_refused(tmp_path, result):
+    with pytest.raises(ValueError):
+        run_grid(grid()[:1], RunStore(tmp_path), lambda spec: result, progress=False)
+
+
+def test_progress_bar_goes_to_stderr_and_counts_stored_runs(tmp_path, capsys):
+    store, specs = RunStore(tmp_path), grid()
+    run_grid(specs[:4], store, Recorder(), progress=False)
+    run_grid(specs, store, Recorder())
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "4/12" in captured.err and "12/12" in captured.err and "run" in captured.err
+
+
+def test_a_grid_holding_one_run_twice_is_refused(tmp_path):
+    spec = grid()[0]
+    with pytest.raises(ValueError, match="twice"):
+        run_grid([spec, spec], RunStore(tmp_path), Recorder(), progress=False)

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import pipeline
 
-from tests.tiny_models import sentences
+from tests.tiny_models import pairs, sentences
 from tripleentropy.cli import main
 
 LABELS = ["neg", "pos"]
@@ -163,3 +163,17 @@ def test_two_processes_match_one_process_on_the_same_global_batches(tiny_bert_no
     single = load_file(tmp_path / "one" / "tripleentropy_loss.safetensors")["centers"]
     torch.testing.assert_close(rank0, single, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(load_file(tmp_path / "two" / "tripleentropy_loss.safetensors")["centers"], rank0)
+
+
+def test_sentence_pair_files(tiny_roberta, tmp_path, capsys):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"a": e.text, "b": e.text_pair, "y": LABELS[e.label]}) + "\n" for e in pairs(32)))
+    columns = ["--text-column", "a", "--text-pair-column", "b", "--label-column", "y"]
+    out = tmp_path / "model"
+    assert main(["train", "--model", str(tiny_roberta), "--train", str(path), "--output-dir", str(out),
+                 "--epochs", "1", "--batch-size", "8", *columns]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model-dir", str(out), "--input", str(path), *columns]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 32 and records[0]["text_pair"] == pairs(32)[0].text_pair
+    assert {record["label"] for record in records} <= set(LABELS)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from . import __version__
 from .data import cli as data_cli
 from .errors import UserError
+from .experiments import cli as experiments_cli
 from .training import cli as training_cli
 
 # Each entry adds one subcommand: register(subparsers) creates its parser and sets
@@ -19,6 +20,8 @@ _COMMANDS: list = [
     training_cli.register_train,
     training_cli.register_evaluate,
     training_cli.register_predict,
+    experiments_cli.register_compare,
+    experiments_cli.register_reproduce,
 ]
 
 

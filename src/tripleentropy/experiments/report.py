@@ -20,17 +20,17 @@ DIFFERENCES_PLOT = "differences.png"
 _FEW_PAIRS = 5
 
 
-def _points(value: float | None, signed: bool = False) -> str:
+def format_points(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "–"
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def _interval(ci: Sequence[float] | None) -> str:
+def format_interval(ci: Sequence[float] | None) -> str:
     return "–" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
 
 
-def _p(value: float | None) -> str:
+def format_p(value: float | None) -> str:
     if value is None:
         return "–"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
@@ -51,11 +51,11 @@ def verdict(comparison: Mapping[str, Any]) -> str:
         text = f"{loss} against {baseline}: {comparison['note']}; no conclusion possible"
     elif ci[0] <= 0.0 <= ci[1]:
         text = (f"no significant difference between {loss} and {baseline} ({mean:+.2f} points; the 95% CI "
-                f"{_interval(ci)} includes 0; {n_pairs} pairs)")
+                f"{format_interval(ci)} includes 0; {n_pairs} pairs)")
     else:
         direction = "higher" if mean > 0 else "lower"
-        text = (f"{loss} is {direction} than {baseline} by {abs(mean):.2f} points (95% CI {_interval(ci)} excludes 0, "
-                f"p = {_p(comparison['p_value'])}, {n_pairs} pairs)")
+        text = (f"{loss} is {direction} than {baseline} by {abs(mean):.2f} points (95% CI {format_interval(ci)} excludes 0, "
+                f"p = {format_p(comparison['p_value'])}, {n_pairs} pairs)")
         if n_pairs < _FEW_PAIRS:
             text += "; with so few pairs, treat this as indicative only"
     if comparison.get("n_unmatched"):
@@ -74,8 +74,8 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
         comparison = comparisons.get((entry["train_size"], entry["loss"]))
         row = [str(entry["train_size"]), entry["loss"], _accuracy_cell(entry), "", "", ""]
         if comparison is not None:
-            row[3] = f"{_points(comparison['mean_diff'], signed=True)} {_interval(comparison['ci95'])}"
-            row[4] = _p(comparison["p_value"])
+            row[3] = f"{format_points(comparison['mean_diff'], signed=True)} {format_interval(comparison['ci95'])}"
+            row[4] = format_p(comparison["p_value"])
             row[5] = f"{comparison['wins']}/{comparison['losses']}/{comparison['ties']}"
         rows.append(row)
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
@@ -87,7 +87,7 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines + [footer])
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -107,7 +107,7 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
     losses = summary["losses"]
     cells = {(entry["train_size"], entry["loss"]): entry for entry in summary["results"]}
     lines += ["", "## Accuracy", "", "Accuracy in points (percent), mean ± sample standard deviation over seeds/folds.", ""]
-    lines += _table(["Training size"] + losses, (
+    lines += markdown_table(["Training size"] + losses, (
         [str(size)] + [_accuracy_cell(cells[(size, loss)]) if (size, loss) in cells else "–" for loss in losses]
         for size in summary["train_sizes"]))
 
@@ -116,9 +116,9 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
               "training set, same initial weights, same evaluation examples. Differences are in accuracy points "
               f"(loss minus `{baseline}`). p: {summary['test']}; CI: {summary['confidence_interval']}; "
               f"secondary p: {summary['secondary_test']}. W/L/T: pairs won, lost, tied.", ""]
-    lines += _table(["Training size", "Loss", "Pairs", "Mean diff", "95% CI", "p (t-test)", "p (Wilcoxon)", "W/L/T"], (
-        [str(c["train_size"]), c["loss"], str(c["n_pairs"]), _points(c["mean_diff"], signed=True), _interval(c["ci95"]),
-         _p(c["p_value"]), _p(c["wilcoxon_p"]), f"{c['wins']}/{c['losses']}/{c['ties']}"]
+    lines += markdown_table(["Training size", "Loss", "Pairs", "Mean diff", "95% CI", "p (t-test)", "p (Wilcoxon)", "W/L/T"], (
+        [str(c["train_size"]), c["loss"], str(c["n_pairs"]), format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]),
+         format_p(c["p_value"]), format_p(c["wilcoxon_p"]), f"{c['wins']}/{c['losses']}/{c['ties']}"]
         for c in summary["comparisons"]))
 
     lines += ["", "## Verdict", ""]
@@ -132,9 +132,9 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
                   f"{PAPER_REFERENCE} reports gains over the CE baseline of {low} to {high} accuracy points across "
                   "its tasks. The paper's size classes are not this run's training sizes; the mapping between them "
                   "is this report's choice.", ""]
-        lines += _table(["Paper setting", "Loss", "Paper gain", "Measured at size", "Measured mean diff", "95% CI", "Pairs"], (
-            [row["label"], row["loss"], _points(row["paper_gain"], signed=True), str(row["train_size"] or "–"),
-             _points(row["measured_mean_diff"], signed=True), _interval(row["measured_ci95"]), str(row["measured_n_pairs"])]
+        lines += markdown_table(["Paper setting", "Loss", "Paper gain", "Measured at size", "Measured mean diff", "95% CI", "Pairs"], (
+            [row["label"], row["loss"], format_points(row["paper_gain"], signed=True), str(row["train_size"] or "–"),
+             format_points(row["measured_mean_diff"], signed=True), format_interval(row["measured_ci95"]), str(row["measured_n_pairs"])]
             for row in summary["paper_comparison"]))
 
     plots = [(caption, name) for caption, name in (("Accuracy by training size", ACCURACY_PLOT),

@@ -18,7 +18,7 @@ _TYPES = {"int": int, "float": float, "str": str}
 _DATA_FIELDS = ("data_dir", "text_column", "text_pair_column", "label_column")
 
 
-def _field_type(annotation: str):
+def field_type(annotation: str):
     for part in str(annotation).split("|"):
         part = part.strip()
         if part in _TYPES:
@@ -39,7 +39,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                 flag, dest=item.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
             )
             continue
-        kind = _field_type(item.type)
+        kind = field_type(item.type)
         parser.add_argument(
             flag,
             dest=item.name,

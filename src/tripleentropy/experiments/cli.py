@@ -1,0 +1,248 @@
+"""The ``compare`` and ``reproduce`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import MISSING, fields
+from datetime import datetime, timezone
+from typing import Any
+
+from ..data import add_column_arguments, add_data_dir_argument
+from ..errors import UserError
+
+# TrainConfig fields that compare sets itself (per run) or takes from its own flags.
+_COMPARE_OWNS = {
+    "task", "train", "validation", "train_size", "seed", "loss", "output_dir", "resume",
+    "data_dir", "text_column", "text_pair_column", "label_column",
+    # compare saves no checkpoints and has no validation set to log or stop early on
+    "save_steps", "save_total_limit", "logging_steps", "report_to", "early_stopping_patience",
+}
+_DEFAULT_LOSSES = "ce,tripleentropy"
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """Every ``train`` flag that applies to a run; a value may be given per loss (LOSS=VALUE,...)."""
+    from ..training.config import TrainConfig
+
+    group = parser.add_argument_group(
+        "training settings",
+        "the flags of `tripleentropy train`, shared by all losses; give LOSS=VALUE[,LOSS=VALUE] "
+        "to set one per loss, e.g. --lr ce=5e-5,tripleentropy=1e-4",
+    )
+    for item in fields(TrainConfig):
+        if item.name in _COMPARE_OWNS or not item.metadata.get("cli", True):
+            continue
+        flag = "--" + item.name.replace("_", "-")
+        default = item.default if item.default is not MISSING else None
+        help_text = f"{item.metadata['help']} (default: {default})".replace("%", "%%")
+        if str(item.type) == "bool":
+            group.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=item.name, default=argparse.SUPPRESS, metavar="VALUE", help=help_text)
+
+
+def _convert(name: str, raw: str, annotation: Any) -> Any:
+    from ..training.cli import field_type
+
+    kind = field_type(annotation)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise UserError(f"--{name.replace('_', '-')}: {raw!r} is not a valid {kind.__name__}") from None
+
+
+def configs_from_args(args: argparse.Namespace, losses: Sequence[str]) -> dict[str, Any]:
+    """One ``TrainConfig`` per loss: defaults, then ``--config FILE``, then the flags."""
+    from ..training.config import TrainConfig
+
+    base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    shared: dict[str, Any] = {}
+    per_loss: dict[str, dict[str, Any]] = {loss: {} for loss in losses}
+    for item in fields(TrainConfig):
+        if not hasattr(args, item.name) or item.name in _COMPARE_OWNS:
+            continue
+        raw = getattr(args, item.name)
+        if isinstance(raw, bool):
+            shared[item.name] = raw
+            continue
+        parts = [part.strip() for part in str(raw).split(",")]
+        if all("=" in part for part in parts):
+            if item.name == "model":
+                raise UserError("--model must be the same for every loss (the runs are paired)")
+            for part in parts:
+                loss, value = (piece.strip() for piece in part.split("=", 1))
+                if loss not in per_loss:
+                    raise UserError(f"--{item.name.replace('_', '-')}: {loss!r} is not one of --losses {','.join(losses)}")
+                per_loss[loss][item.name] = _convert(item.name, value, item.type)
+        else:
+            shared[item.name] = _convert(item.name, str(raw), item.type)
+    return {
+        loss: TrainConfig.from_dict({**shared, **per_loss[loss], "loss": loss}, base=base).validate()
+        for loss in losses
+    }
+
+
+def _parse_losses(text: str) -> list[str]:
+    from ..modeling.settings import LOSSES
+
+    losses = [loss.strip() for loss in text.split(",") if loss.strip()]
+    unknown = [loss for loss in losses if loss not in LOSSES]
+    if unknown:
+        raise UserError(f"--losses: unknown loss {unknown[0]!r}; choose from {', '.join(LOSSES)}")
+    if "ce" not in losses or len(losses) < 2:
+        raise UserError("--losses must include the baseline ce and at least one other loss, e.g. ce,tripleentropy")
+    if len(set(losses)) != len(losses):
+        raise UserError(f"--losses names a loss twice: {text}")
+    return ["ce"] + [loss for loss in losses if loss != "ce"]
+
+
+def _parse_sizes(text: str) -> list[Any]:
+    from .grid import normalize_train_size
+
+    try:
+        sizes = [normalize_train_size(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise UserError(f"--train-sizes: {error}") from None
+    if not sizes or len(set(sizes)) != len(sizes):
+        raise UserError(f"--train-sizes needs distinct sizes, e.g. 20,100,full; got {text!r}")
+    return sizes
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise UserError(f"{name} must be at least 1, got {value}")
+
+
+def register_compare(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="does TripleEntropy beat cross-entropy on your data? paired runs, statistics, report",
+        description=(
+            "Train every loss on the same sampled training sets from the same initial weights, "
+            "evaluate on the same examples, and report the paired differences against ce with "
+            "a 95% confidence interval and a paired t-test. Writes DIR/runs/ (one JSON per run), "
+            "DIR/summary.json, DIR/report.md, DIR/accuracy.png and DIR/differences.png. Rerunning "
+            "the same command does only the runs that are missing; a changed setting never "
+            "reuses an old run."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--task", help="a SentEval task (MR, CR, SUBJ, MPQA, TREC, SST2, SST5, MRPC)")
+    source.add_argument("--train", metavar="FILE", help="your training file (CSV, TSV or JSON Lines)")
+    parser.add_argument("--test", metavar="FILE",
+                        help="your test file; without it, --train is split into --folds stratified folds")
+    parser.add_argument("--eval-split", choices=("test", "validation"), default="test",
+                        help="with --task: evaluate on its test split (default) or its validation split "
+                             "(SST2, SST5), to choose settings without looking at test data")
+    parser.add_argument("--output-dir", required=True, metavar="DIR", help="where runs, summary, report and plots go")
+    parser.add_argument("--losses", default=_DEFAULT_LOSSES,
+                        help=f"comma-separated losses, the baseline ce among them (default: {_DEFAULT_LOSSES})")
+    parser.add_argument("--train-sizes", default="20,100", metavar="SIZES",
+                        help="comma-separated training-set sizes, 'full' for all (default: 20,100)")
+    parser.add_argument("--seeds", type=int, default=5, metavar="N",
+                        help="seeds per size: each draws its own training sample and initial head (default: 5)")
+    parser.add_argument("--folds", type=int, default=None, metavar="K",
+                        help="folds for data without a test split; seed i evaluates on fold i mod K "
+                             "(default: 10, the SentEval protocol)")
+    parser.add_argument("--max-eval", type=int, default=None, metavar="N",
+                        help="evaluate on a fixed stratified sample of N examples (same for every run) for quick studies")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_dir_argument(parser)
+    add_column_arguments(parser)
+    _add_training_flags(parser)
+    parser.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import design_from_files, design_from_task, run_comparison
+    from .report import format_summary_table
+
+    losses = _parse_losses(args.losses)
+    sizes = _parse_sizes(args.train_sizes)
+    for name in ("--seeds", "--folds", "--max-eval"):
+        _positive(name, getattr(args, name[2:].replace("-", "_")))
+    if args.test and not args.train:
+        raise UserError("--test goes with --train (a task brings its own test split)")
+    if args.eval_split != "test" and not args.task:
+        raise UserError("--eval-split goes with --task; with your own files, pass the validation file as --test")
+    configs = configs_from_args(args, losses)
+    if args.task:
+        design = design_from_task(args.task, args.data_dir, args.folds, args.max_eval, args.eval_split)
+    else:
+        columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
+                   "label_column": args.label_column}
+        design = design_from_files(args.train, args.test, columns, args.folds, args.max_eval)
+    result = run_comparison(
+        design, configs, losses, sizes, list(range(args.seeds)), args.output_dir,
+        title=f"{' vs '.join(losses)} on {design.name}", progress=not args.quiet,
+    )
+    print(format_summary_table(result.summary))
+    print(f"report: {result.report}")
+    return 0
+
+
+def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
+    from .presets import PRESETS
+
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="run the paper's experiment grid (or a CPU-sized version of it)",
+        description="Presets: " + "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()),
+    )
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS), help="which grid to run")
+    parser.add_argument("--output-dir", required=True, metavar="DIR",
+                        help="one compare folder per task in DIR/TASK, and the overall report in DIR/report.md")
+    parser.add_argument("--tasks", default=None, help="comma-separated subset of the preset's tasks")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_dir_argument(parser)
+    parser.set_defaults(handler=_reproduce)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ..modeling import load_pretrained
+    from ..training.config import TrainConfig
+    from .compare import design_from_task, machine_description, run_comparison
+    from .presets import PRESETS
+    from .report import format_summary_table
+    from .reproduce import write_overall_report
+
+    preset = PRESETS[args.preset]
+    tasks = list(preset.tasks)
+    if args.tasks:
+        wanted = [task.strip().upper() for task in args.tasks.split(",") if task.strip()]
+        unknown = [task for task in wanted if task not in tasks]
+        if unknown:
+            raise UserError(f"--tasks: {', '.join(unknown)} not in the {preset.name} preset ({', '.join(tasks)})")
+        tasks = wanted
+    configs = {
+        loss: TrainConfig.from_dict({**preset.settings, "model": preset.model, "loss": loss}).validate()
+        for loss in preset.losses
+    }
+    pretrained = load_pretrained(preset.model)
+    designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
+    started = time.perf_counter()
+    summaries, records = {}, {}
+    for task in tasks:
+        result = run_comparison(
+            designs[task], configs, list(preset.losses), list(preset.train_sizes), list(range(preset.seeds)),
+            os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}",
+            paper_gains=preset.paper_gains(), progress=not args.quiet, pretrained=pretrained,
+        )
+        summaries[task], records[task] = result.summary, result.records
+        print(f"{task}:\n{format_summary_table(result.summary)}\n", file=sys.stderr)
+    context = {
+        "command": " ".join(["tripleentropy", *sys.argv[1:]]),
+        "model": preset.model,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_description(),
+        "wall time of this invocation": f"{(time.perf_counter() - started) / 60:.1f} min",
+    }
+    report = write_overall_report(preset, summaries, records, args.output_dir, context)
+    print(f"report: {report}")
+    return 0

@@ -1,0 +1,245 @@
+"""``compare``: train every loss on the same samples from the same weights, then test the gaps.
+
+The paired design: for each training size and seed (or fold), every loss trains on the same
+sampled training set, from the same pretrained weights and the same initial head, and is
+evaluated on the same examples. The data is tokenised once and the pretrained weights are read
+once per invocation; each run copies them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from ..data import Example, LabeledData, get_task, load_file, load_task, sample_train, stratified_folds
+from ..errors import UserError
+from .grid import RunSpec, make_grid, normalize_train_size, run_grid
+from .store import RunStore, fingerprint_examples
+
+# TrainConfig fields that say where data comes from or how a run is logged and saved: they do
+# not change a result, so they stay out of the run keys.
+_NOT_RESULT_FIELDS = {
+    "task", "train", "validation", "data_dir", "text_column", "text_pair_column", "label_column", "train_size",
+    "output_dir", "resume", "report_to", "logging_steps", "save_steps", "save_total_limit", "seed", "loss",
+}
+# Settings that only one loss reads: they go into that loss's run keys only.
+_LOSS_FIELDS = {
+    "tripleentropy": ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input", "center_lr"),
+    "supcon": ("beta", "temperature"),
+    "ce": (),
+}
+FOLD_SEED = 1111
+
+
+@dataclass
+class Design:
+    """The data of a comparison and how each run's training and evaluation sets are drawn.
+
+    With a ``test`` set every run evaluates on it and trains on a sample of ``pool``; without
+    one, ``pool`` is split into ``num_folds`` stratified folds and run ``seed`` uses fold
+    ``seed % num_folds`` for evaluation and samples its training set from the other folds.
+    """
+
+    name: str
+    label_names: list[str]
+    pool: list[Example]
+    test: list[Example] | None
+    num_folds: int
+    max_eval: int | None = None
+
+    def __post_init__(self) -> None:
+        self._folds = None if self.test is not None else stratified_folds(
+            [example.label for example in self.pool], self.num_folds, FOLD_SEED, source=self.name
+        )
+
+    @property
+    def uses_folds(self) -> bool:
+        return self.test is None
+
+    def fold_of(self, seed: int) -> int | None:
+        return seed % self.num_folds if self.uses_folds else None
+
+    def split(self, fold: int | None) -> tuple[list[int], list[int]]:
+        """Indices into ``pool`` to train from, and indices of the evaluation examples (into
+        ``test``, or into ``pool`` for a fold), capped by ``max_eval`` with a fixed sample."""
+        if fold is None:
+            train, evaluation = list(range(len(self.pool))), list(range(len(self.test)))
+            eval_examples = self.test
+        else:
+            train, evaluation = self._folds[fold]
+            eval_examples = self.pool
+        if self.max_eval is not None and self.max_eval < len(evaluation):
+            evaluation = _sample_indices(eval_examples, evaluation, self.max_eval, seed=0, source=self.name)
+        return train, evaluation
+
+    def fingerprint(self) -> str:
+        """Covers every example either side of the design and how the evaluation sets are drawn."""
+        return fingerprint_examples(
+            [(e.text, e.text_pair, e.label) for e in self.pool]
+            + [("<test>", None, -1)]
+            + [(e.text, e.text_pair, e.label) for e in (self.test or [])]
+            + [(f"folds={self.num_folds if self.uses_folds else 0};max_eval={self.max_eval}", None, -1)]
+        )
+
+
+def _sample_indices(examples: Sequence[Example], indices: Sequence[int], size: int, seed: int, source: str) -> list[int]:
+    """``sample_train`` over ``examples[indices]``, returning indices (identity, not equality)."""
+    chosen = sample_train([examples[i] for i in indices], size, seed, source=source)
+    position = {id(examples[i]): i for i in indices}
+    return [position[id(example)] for example in chosen]
+
+
+def design_from_task(
+    name: str, data_dir: str | None, num_folds: int | None, max_eval: int | None, eval_split: str = "test"
+) -> Design:
+    """A task's design: its test split, or 10-fold CV for tasks without one. ``eval_split=
+    "validation"`` evaluates on the validation split instead, for choosing settings honestly."""
+    task = get_task(name)
+    splits = load_task(task.name, data_dir)
+    if eval_split not in ("test", "validation"):
+        raise UserError(f"unknown evaluation split {eval_split!r}; use test or validation")
+    if eval_split == "validation" and "validation" not in splits:
+        raise UserError(f"{task.name} has no validation split; choose settings on SST2 or SST5, or on your own files")
+    test = splits[eval_split].examples if eval_split in splits else None
+    folds = num_folds or task.num_folds or 10
+    suffix = " (validation split)" if eval_split == "validation" else ""
+    return Design(f"task {task.name}{suffix}", list(task.label_names), splits["train"].examples, test, folds, max_eval)
+
+
+def design_from_files(
+    train_path: str, test_path: str | None, columns: Mapping[str, Any], num_folds: int | None, max_eval: int | None
+) -> Design:
+    train = load_file(train_path, **columns)
+    test = load_file(test_path, label_names=train.label_names, **columns).examples if test_path else None
+    return Design(str(train_path), list(train.label_names), train.examples, test, num_folds or 10, max_eval)
+
+
+def split_settings(config: Any, losses: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The settings shared by every run, and those each loss adds (only what that loss reads)."""
+    values = config.to_dict()
+    loss_only = {name for names in _LOSS_FIELDS.values() for name in names}
+    shared = {k: v for k, v in values.items() if k not in _NOT_RESULT_FIELDS and k not in loss_only}
+    per_loss = {}
+    for loss in losses:
+        resolved = replace(config, loss=loss).validate()
+        per_loss[loss] = {name: getattr(resolved, name) for name in _LOSS_FIELDS[loss]}
+        if "beta" in per_loss[loss] and per_loss[loss]["beta"] is None:
+            per_loss[loss]["beta"] = resolved.loss_kwargs().get("beta")
+    return shared, per_loss
+
+
+@dataclass
+class CompareResult:
+    records: list[dict]
+    summary: dict
+    report: str
+    seconds: float
+
+
+def machine_description() -> str:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"{os.cpu_count()} CPU cores"
+    return f"{platform.machine()}, {device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def run_comparison(
+    design: Design,
+    configs: Mapping[str, Any],
+    losses: Sequence[str],
+    train_sizes: Sequence[Any],
+    seeds: Sequence[int],
+    output_dir: str,
+    *,
+    title: str,
+    paper_gains: Sequence[Mapping[str, Any]] | None = None,
+    progress: bool = True,
+    pretrained: Any = None,
+) -> CompareResult:
+    """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
+
+    ``configs[loss]`` is the ``TrainConfig`` of each loss (identical but for loss settings).
+    """
+    from ..modeling import load_pretrained
+    from ..training import evaluate_model, tokenize_examples, train_model
+    from .report import write_outputs
+
+    started = time.perf_counter()
+    base = configs[losses[0]]
+    sizes = [normalize_train_size(size) for size in train_sizes]
+    for size in sizes:
+        if size != "full" and size > len(design.pool):
+            raise UserError(f"{design.name} has {len(design.pool)} training examples, fewer than --train-sizes {size}")
+    fingerprint = design.fingerprint()
+    model_name = base.model
+    shared, _ = split_settings(base, losses)
+    shared["max_eval"] = design.max_eval
+    loss_settings = {loss: split_settings(configs[loss], [loss])[1][loss] for loss in losses}
+    specs: list[RunSpec] = []
+    for size in sizes:
+        for seed in seeds:
+            fold = design.fold_of(seed)
+            specs += make_grid(
+                losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
+                settings=shared, loss_settings=loss_settings, folds=None if fold is None else [fold],
+            )
+    store = RunStore(output_dir)
+    todo = [spec for spec in specs if store.load(spec.key) is None]
+    state: dict[str, Any] = {}
+
+    def prepare() -> None:
+        state["pretrained"] = pretrained if pretrained is not None else load_pretrained(model_name)
+        tokenizer = state["pretrained"].tokenizer
+        state["pool"] = tokenize_examples(tokenizer, design.pool, base.max_length)
+        state["test"] = tokenize_examples(tokenizer, design.test, base.max_length) if design.test else None
+
+    def run(spec: RunSpec) -> dict[str, Any]:
+        if not state:
+            prepare()
+        train_indices, eval_indices = design.split(spec.fold)
+        if spec.train_size != "full":
+            train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
+        evaluation = (state["test"] if spec.fold is None else state["pool"]).subset(eval_indices)
+        config = replace(configs[spec.loss], loss=spec.loss, seed=spec.seed, train_size=None)
+        result = train_model(
+            config, state["pool"].subset(train_indices), label_names=design.label_names,
+            output_dir=None, pretrained=state["pretrained"], progress=False,
+        )
+        metrics = evaluate_model(result.model, state["pretrained"].tokenizer, evaluation,
+                                 config.eval_batch_size, design.label_names)
+        return {
+            "metrics": metrics,
+            "train_examples": len(train_indices),
+            "eval_examples": len(eval_indices),
+            "train_fingerprint": fingerprint_examples(design.pool[i] for i in train_indices),
+            "eval_fingerprint": fingerprint_examples(evaluation.examples),
+            "train_seconds": round(float(result.train_metrics.get("wall_seconds", 0.0)), 3),
+        }
+
+    if todo and progress:
+        print(f"{design.name}: {len(specs)} runs, {len(specs) - len(todo)} already done", file=sys.stderr)
+    records = run_grid(specs, store, run, progress=progress)
+    seconds = time.perf_counter() - started
+    context = {
+        "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
+        "model": model_name,
+        "data": design.name + (f" ({design.num_folds}-fold cross-validation)" if design.uses_folds else ""),
+        "losses": ", ".join(losses),
+        "training sizes": ", ".join(str(size) for size in sizes),
+        "seeds": ", ".join(str(seed) for seed in seeds),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_description(),
+        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(specs) - len(todo)} reused)",
+    }
+    summary = write_outputs(
+        records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval
+    )
+    return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds)
+

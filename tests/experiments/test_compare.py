@@ -1,0 +1,186 @@
+"""``compare`` end to end on a tiny random BERT: paired runs, restarts, stale runs, bad input."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tripleentropy.cli import main
+
+from tests.tiny_models import sentences
+
+
+def write_csv(path: Path, examples) -> Path:
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["text", "label"])
+        for example in examples:
+            writer.writerow([example.text, ["negative", "positive"][example.label]])
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compare-data")
+    return write_csv(folder / "train.csv", sentences(48, seed=0)), write_csv(folder / "test.csv", sentences(20, seed=1))
+
+
+def compare_args(files, model, output_dir, *extra):
+    train, test = files
+    return [
+        "compare", "--train", str(train), "--test", str(test), "--output-dir", str(output_dir),
+        "--model", str(model), "--losses", "ce,tripleentropy", "--train-sizes", "8,16", "--seeds", "2",
+        "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--quiet", *extra,
+    ]
+
+
+def records(output_dir: Path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted((output_dir / "runs").glob("*.json"))]
+
+
+def count_training(monkeypatch) -> list:
+    from tripleentropy.training import api
+
+    calls, real = [], api.train_model
+
+    def counting(config, *args, **kwargs):
+        calls.append((config.loss, config.seed))
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(api, "train_model", counting)
+    return calls
+
+
+def test_paired_runs_summary_report_and_plots(files, tiny_bert, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert main(compare_args(files, tiny_bert, output)) == 0
+    assert "report:" in capsys.readouterr().out
+    runs = records(output)
+    assert len(runs) == 8
+    for run in runs:
+        assert {"loss", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds"} <= set(run)
+        assert 0.0 <= run["metrics"]["accuracy"] <= 1.0
+        assert run["eval_examples"] == 20 and run["train_examples"] == run["train_size"]
+    by_cell = {}
+    for run in runs:
+        by_cell.setdefault((run["train_size"], run["seed"]), []).append(run)
+    assert len(by_cell) == 4
+    for pair in by_cell.values():
+        assert sorted(run["loss"] for run in pair) == ["ce", "tripleentropy"]
+        assert pair[0]["train_fingerprint"] == pair[1]["train_fingerprint"]
+        assert pair[0]["eval_fingerprint"] == pair[1]["eval_fingerprint"]
+    # different seeds draw different training samples
+    assert by_cell[(8, 0)][0]["train_fingerprint"] != by_cell[(8, 1)][0]["train_fingerprint"]
+
+    summary = json.loads((output / "summary.json").read_text())
+    assert [c["n_pairs"] for c in summary["comparisons"]] == [2, 2]
+    assert {(r["train_size"], r["loss"]) for r in summary["results"]} == {
+        (8, "ce"), (8, "tripleentropy"), (16, "ce"), (16, "tripleentropy")}
+    ce8 = [r["metrics"]["accuracy"] for r in runs if r["loss"] == "ce" and r["train_size"] == 8]
+    mean8 = next(r for r in summary["results"] if r["train_size"] == 8 and r["loss"] == "ce")["mean"]
+    assert mean8 == pytest.approx(100 * sum(ce8) / 2)
+    report = (output / "report.md").read_text()
+    assert "paired t-test" in report and "accuracy.png" in report
+    assert (output / "accuracy.png").stat().st_size > 0 and (output / "differences.png").stat().st_size > 0
+
+
+def test_rerun_reuses_finished_runs_and_changed_settings_do_not(files, tiny_bert, tmp_path, monkeypatch):
+    output = tmp_path / "out"
+    calls = count_training(monkeypatch)
+    assert main(compare_args(files, tiny_bert, output)) == 0
+    assert len(calls) == 8
+    assert main(compare_args(files, tiny_bert, output)) == 0
+    assert len(calls) == 8  # nothing redone
+    assert main(compare_args(files, tiny_bert, output, "--beta", "tripleentropy=0.6")) == 0
+    assert sorted(calls[8:]) == [("tripleentropy", 0)] * 2 + [("tripleentropy", 1)] * 2  # ce runs reused
+    assert main(compare_args(files, tiny_bert, output, "--lr", "3e-4")) == 0
+    assert len(calls) == 20  # a shared setting changes every run
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["n_runs"] == 8
+
+
+def test_killed_and_restarted_gives_the_same_summary(files, tiny_bert, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "tripleentropy"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + compare_args(files, tiny_bert, killed), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((killed / "runs").glob("*.json"))) < 3 and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(list((killed / "runs").glob("*.json")))
+    assert 0 < done_before < 8, "the kill should land mid-grid"
+    subprocess.run(command + compare_args(files, tiny_bert, killed), env=env, check=True, capture_output=True)
+    straight = tmp_path / "straight"
+    subprocess.run(command + compare_args(files, tiny_bert, straight), env=env, check=True, capture_output=True)
+
+    def stable(folder):
+        summary = json.loads((folder / "summary.json").read_text())
+        return summary["results"], summary["comparisons"]
+
+    assert stable(killed) == stable(straight)
+    assert len(records(killed)) == 8
+
+
+def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp_path):
+    train, _ = files
+    output = tmp_path / "cv"
+    args = ["compare", "--train", str(train), "--output-dir", str(output), "--model", str(tiny_bert),
+            "--train-sizes", "8", "--seeds", "3", "--folds", "3", "--epochs", "1", "--batch-size", "8", "--quiet"]
+    assert main(args) == 0
+    runs = records(output)
+    assert sorted({run["fold"] for run in runs}) == [0, 1, 2]
+    assert all(run["eval_examples"] == 16 for run in runs)  # 48 examples in 3 folds
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--losses", "tripleentropy"], "must include the baseline ce"),
+        (["--losses", "ce,foo"], "unknown loss 'foo'"),
+        (["--train-sizes", "0"], "training size must be a positive integer"),
+        (["--train-sizes", "500"], "fewer than --train-sizes 500"),
+        (["--beta", "supcon=0.5"], "'supcon' is not one of --losses"),
+        (["--lr", "fast"], "--lr: 'fast' is not a valid float"),
+        (["--seeds", "0"], "--seeds must be at least 1"),
+    ],
+)
+def test_bad_flags_exit_2_with_a_message(files, tiny_bert, tmp_path, capsys, extra, message):
+    assert main(compare_args(files, tiny_bert, tmp_path / "bad") + extra) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "bad" / "runs").exists() or not list((tmp_path / "bad" / "runs").iterdir())
+
+
+def test_reproduce_paper_preset_fails_cleanly_offline(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    started = time.time()
+    result = subprocess.run([sys.executable, "-m", "tripleentropy", "reproduce", "--preset", "paper",
+                             "--output-dir", str(tmp_path / "paper")], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "roberta-base" in result.stderr and "local" in result.stderr and "Traceback" not in result.stderr
+    assert time.time() - started < 60
+
+
+@pytest.mark.e2e
+def test_reproduce_smoke_preset_on_the_bundled_model(tmp_path):
+    from tripleentropy.data import resolve_data_dir, tasks
+
+    if not all(tasks.task_is_present(tasks.get_task(name), resolve_data_dir()) for name in ("CR", "TREC")):
+        pytest.skip("SentEval data not found (set TRIPLEENTROPY_DATA)")
+    output = tmp_path / "smoke"
+    assert main(["reproduce", "--preset", "smoke", "--output-dir", str(output), "--quiet"]) == 0
+    summary = json.loads((output / "summary.json").read_text())
+    assert set(summary["tasks"]) == {"CR", "TREC"}
+    assert summary["pooled"][0]["n_pairs"] == 4
+    for task in ("CR", "TREC"):
+        assert len(list((output / task / "runs").glob("*.json"))) == 4
+    assert "beside the paper" in (output / "report.md").read_text()

@@ -7,24 +7,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .grid import train_size_order
 from .paper import PAPER_GAIN_RANGE, PAPER_REFERENCE
+from .plots import plot_paired_differences
 from .presets import Preset
-from .report import format_interval, format_p, format_points, markdown_table, verdict
+from .report import DIFFERENCES_PLOT, format_interval, format_p, format_points, markdown_table, verdict
 from .stats import TEST_NAME, paired_differences, paired_test
 from .store import write_bytes_atomic, write_json_atomic
 
 
+def pooled_records(records_by_task: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict]:
+    """Every task's records as one grid: each task's seeds are renumbered apart (task i's seed s
+    becomes i * 100000 + s), so pairs stay within their task when the statistics pool them."""
+    pooled = []
+    for index, records in enumerate(records_by_task.values()):
+        pooled += [{**record, "seed": index * 100_000 + int(record["seed"])} for record in records]
+    return pooled
+
+
 def pooled_comparisons(records_by_task: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str = "ce") -> list[dict]:
     """Per training size and loss, the paired test over the pairs of every task together."""
-    pooled: dict[tuple, list[float]] = {}
-    for records in records_by_task.values():
-        for paired in paired_differences(records, baseline):
-            pooled.setdefault((paired.train_size, paired.loss), []).extend(paired.differences)
-    rows = []
-    for (train_size, loss), differences in sorted(pooled.items(), key=lambda item: (train_size_order(item[0][0]), item[0][1])):
-        rows.append({"train_size": train_size, "loss": loss, "baseline": baseline, **paired_test(differences)})
-    return rows
+    return [
+        {"train_size": paired.train_size, "loss": paired.loss, "baseline": baseline, **paired_test(paired.differences)}
+        for paired in paired_differences(pooled_records(records_by_task), baseline)
+    ]
 
 
 def write_overall_report(
@@ -37,6 +42,7 @@ def write_overall_report(
     """Write DIR/summary.json and DIR/report.md over every task of a ``reproduce`` preset."""
     output_dir = Path(output_dir)
     pooled = pooled_comparisons(records_by_task)
+    plot_paired_differences(pooled_records(records_by_task), "ce", output_dir / DIFFERENCES_PLOT)
     paper = {gain["train_size"]: gain for gain in preset.paper_gains()}
     summary = {
         "preset": preset.name,
@@ -73,6 +79,7 @@ def write_overall_report(
          paper.get(c["train_size"], {}).get("label", "–"),
          format_points(paper[c["train_size"]]["gain"], signed=True) if c["train_size"] in paper else "–", verdict(c)]
         for c in pooled))
+    lines += ["", f"![Paired differences against ce, all tasks]({DIFFERENCES_PLOT})"]
     report = output_dir / "report.md"
     write_bytes_atomic(report, ("\n".join(lines) + "\n").encode("utf-8"))
     return report

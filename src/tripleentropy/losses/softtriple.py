@@ -11,8 +11,8 @@ from torch.autograd.function import once_differentiable
 from ._checks import check_labels, check_positive
 
 # Elements of the (rows, C*K) similarity block handled at once: bounds the temporaries of the
-# softmax over centers to about 16 MiB each in float32, whatever the batch and K.
-_CHUNK_ELEMENTS = 1 << 22
+# softmax over centers to about 4 MiB each in float32, whatever the batch and K.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 class _Normalize(torch.autograd.Function):

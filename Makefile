@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 test: setup
 	$(BIN)/python -m pytest
 
-# The main job: does TripleEntropy beat cross-entropy on SST-2 with few examples? About ten
+# The main job: does TripleEntropy beat cross-entropy on SST-2 with few examples? About five
 # minutes on two CPU cores; the report lands in runs/demo/report.md.
 demo: setup
 	$(BIN)/tripleentropy data fetch

@@ -28,3 +28,15 @@ def check_labels(labels: torch.Tensor, num_rows: int, num_classes: int | None, w
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise ValueError(f"label {bad} is out of range for {num_classes} classes (expected 0..{num_classes - 1})")
+
+
+def check_classifier_inputs(
+    logits: torch.Tensor, embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None
+) -> None:
+    """Logits (N, C) (C = ``num_classes`` when given), embeddings and labels with N examples each."""
+    expected = "C" if num_classes is None else str(num_classes)
+    if logits.dim() != 2 or (num_classes is not None and logits.shape[1] != num_classes):
+        raise ValueError(f"logits must be (N, {expected}), got shape {tuple(logits.shape)}")
+    check_labels(labels, logits.shape[0], logits.shape[1], "logits")
+    if embeddings.shape[0] != logits.shape[0]:
+        raise ValueError(f"logits have {logits.shape[0]} examples but embeddings have {embeddings.shape[0]}")

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_fraction, check_labels
+from ._checks import check_classifier_inputs, check_fraction
 from .output import LossOutput
 from .supcon import SupConLoss
 
@@ -53,11 +53,7 @@ class SupConCrossEntropyLoss(nn.Module):
     ) -> LossOutput:
         if mask is not None or embeddings.dim() != 2:
             raise ValueError("SupCon takes one embedding per sentence (N, D) and no token mask")
-        if logits.dim() != 2:
-            raise ValueError(f"logits must be (N, C), got shape {tuple(logits.shape)}")
-        check_labels(labels, logits.shape[0], logits.shape[1], "logits")
-        if embeddings.shape[0] != logits.shape[0]:
-            raise ValueError(f"logits have {logits.shape[0]} examples but embeddings have {embeddings.shape[0]}")
+        check_classifier_inputs(logits, embeddings, labels)
         ce = F.cross_entropy(logits.float(), labels)
         metric = self.supcon(embeddings, labels)
         return LossOutput(self.beta * ce + (1.0 - self.beta) * metric, ce, metric)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_fraction, check_labels
+from ._checks import check_classifier_inputs, check_fraction
 from .output import LossOutput
 from .softtriple import SoftTripleLoss
 
@@ -61,13 +61,7 @@ class TripleEntropyLoss(nn.Module):
         labels: torch.Tensor,
         mask: torch.Tensor | None = None,
     ) -> LossOutput:
-        if logits.dim() != 2 or logits.shape[1] != self.softtriple.num_classes:
-            raise ValueError(
-                f"logits must be (N, {self.softtriple.num_classes}), got shape {tuple(logits.shape)}"
-            )
-        check_labels(labels, logits.shape[0], self.softtriple.num_classes, "logits")
-        if embeddings.shape[0] != logits.shape[0]:
-            raise ValueError(f"logits have {logits.shape[0]} examples but embeddings have {embeddings.shape[0]}")
+        check_classifier_inputs(logits, embeddings, labels, self.softtriple.num_classes)
         ce = F.cross_entropy(logits.float(), labels)
         if self.beta == 1.0:
             with torch.no_grad():

@@ -59,24 +59,10 @@ from tripleentropy.data import Example, load_task, sample_train
 from tripleentropy.modeling import load_pretrained, resolve_model
 from tripleentropy.training import TrainConfig, evaluate_model, train_model
 
+from _encoded import EncodedDataset  # benchmarks/ is on sys.path when a script runs
+
 AUTHORS = {"lr": 1e-5, "warmup_steps": 10, "beta": 0.4, "la": 8.0, "gamma": 0.1, "margin": 0.1, "centers": 5,
            "weight_decay": 0.01}
-
-
-class EncodedDataset(torch.utils.data.Dataset):
-    """Tokenizer output and labels as the feature dicts ``Trainer`` batches."""
-
-    def __init__(self, encodings: dict[str, list[list[int]]], labels: list[int]) -> None:
-        self.encodings = encodings
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {key: torch.tensor(values[index]) for key, values in self.encodings.items()}
-        item["labels"] = torch.tensor(self.labels[index])
-        return item
 
 
 class AuthorsTrainer(Trainer):

@@ -47,21 +47,7 @@ from tripleentropy.data import Example, load_task, sample_train
 from tripleentropy.modeling import load_pretrained, resolve_model
 from tripleentropy.training import TrainConfig, evaluate_model, train_model
 
-
-class EncodedDataset(torch.utils.data.Dataset):
-    """Tokenizer output and labels as the feature dicts ``Trainer`` batches."""
-
-    def __init__(self, encodings: dict[str, list[list[int]]], labels: list[int]) -> None:
-        self.encodings = encodings
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {key: torch.tensor(values[index]) for key, values in self.encodings.items()}
-        item["labels"] = torch.tensor(self.labels[index])
-        return item
+from _encoded import EncodedDataset  # benchmarks/ is on sys.path when a script runs
 
 
 def accuracy(prediction) -> dict[str, float]:

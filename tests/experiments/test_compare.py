@@ -36,7 +36,7 @@ def compare_args(files, model, output_dir, *extra):
     return [
         "compare", "--train", str(train), "--test", str(test), "--output-dir", str(output_dir),
         "--model", str(model), "--losses", "ce,tripleentropy", "--train-sizes", "8,16", "--seeds", "2",
-        "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--quiet", *extra,
+        "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--jobs", "1", "--quiet", *extra,
     ]
 
 
@@ -130,6 +130,15 @@ def test_killed_and_restarted_gives_the_same_summary(files, tiny_bert, tmp_path)
     assert len(records(killed)) == 8
 
 
+def test_worker_processes_give_the_runs_of_one_process(files, tiny_bert, tmp_path):
+    assert main(compare_args(files, tiny_bert, tmp_path / "one")) == 0
+    assert main(compare_args(files, tiny_bert, tmp_path / "two", "--jobs", "2")) == 0
+    result_keys = ("key", "loss", "train_size", "seed", "metrics", "config", "train_fingerprint", "eval_fingerprint")
+    one, two = records(tmp_path / "one"), records(tmp_path / "two")
+    assert [{k: run[k] for k in result_keys} for run in one] == [{k: run[k] for k in result_keys} for run in two]
+    assert "2 worker processes of 1 thread" in (tmp_path / "two" / "report.md").read_text()
+
+
 def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp_path):
     train, _ = files
     output = tmp_path / "cv"
@@ -151,6 +160,8 @@ def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp
         (["--beta", "supcon=0.5"], "'supcon' is not one of --losses"),
         (["--lr", "fast"], "--lr: 'fast' is not a valid float"),
         (["--seeds", "0"], "--seeds must be at least 1"),
+        (["--jobs", "0"], "expected a positive number of workers or 'auto', got '0'"),
+        (["--jobs", "many"], "expected a positive number of workers or 'auto', got 'many'"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(files, tiny_bert, tmp_path, capsys, extra, message):

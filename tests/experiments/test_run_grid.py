@@ -120,3 +120,40 @@ def test_a_grid_holding_one_run_twice_is_refused(tmp_path):
     spec = grid()[0]
     with pytest.raises(ValueError, match="twice"):
         run_grid([spec, spec], RunStore(tmp_path), Recorder(), progress=False)
+
+
+def fail_on_first_seed_1(spec):
+    if spec.seed == 1 and spec.loss == "ce" and spec.train_size == 100:
+        raise RuntimeError("out of memory")
+    return accuracy_of(spec)
+
+
+def test_worker_processes_store_the_same_records(tmp_path):
+    specs = grid()
+    here = run_grid(specs, RunStore(tmp_path / "here"), accuracy_of, progress=False)
+    workers = run_grid(specs, RunStore(tmp_path / "workers"), accuracy_of, progress=False, jobs=2)
+    assert [r["key"] for r in workers] == [s.key for s in specs]
+    assert [(r["metrics"], r["config"]) for r in workers] == [(r["metrics"], r["config"]) for r in here]
+    assert len(list((tmp_path / "workers" / "runs").glob("*.json"))) == 12
+
+
+def test_a_failing_run_in_a_worker_propagates_and_keeps_the_finished_runs(tmp_path):
+    store, specs = RunStore(tmp_path), grid()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_grid(specs, store, fail_on_first_seed_1, progress=False, jobs=2)
+    stored = {path.stem for path in (tmp_path / "runs").glob("*.json")}
+    assert specs[0].key in stored and specs[2].key not in stored
+    records = run_grid(specs, store, accuracy_of, progress=False, jobs=2)
+    assert [r["key"] for r in records] == [s.key for s in specs]
+
+
+def test_resolve_jobs(monkeypatch):
+    import torch
+
+    from tripleentropy.experiments.compare import available_cores, resolve_jobs
+
+    assert resolve_jobs(3, runs=10) == 3 and resolve_jobs(3, runs=2) == 2 and resolve_jobs(3, runs=0) == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_jobs("auto", runs=100) == min(available_cores(), 8)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_jobs("auto", runs=100) == 1

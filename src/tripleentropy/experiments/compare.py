@@ -20,7 +20,7 @@ from typing import Any
 
 from ..data import Example, LabeledData, get_task, load_file, load_task, sample_train, stratified_folds
 from ..errors import UserError
-from .grid import RunSpec, make_grid, normalize_train_size, run_grid
+from .grid import RunSpec, make_grid, normalize_train_size, run_grid, worker_threads
 from .store import RunStore, fingerprint_examples
 
 # TrainConfig fields that say where data comes from or how a run is logged and saved: they do
@@ -143,11 +143,90 @@ class CompareResult:
     seconds: float
 
 
-def machine_description() -> str:
+def machine_description(jobs: int = 1) -> str:
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"{os.cpu_count()} CPU cores"
-    return f"{platform.machine()}, {device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    if jobs > 1:
+        return (f"{platform.machine()}, {device}, torch {torch.__version__}, "
+                f"{jobs} worker processes of {worker_threads(jobs)} thread(s)")
+    return f"{platform.machine()}, {device}, torch {torch.__version__}, {threads} threads"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_jobs(jobs: int | str, runs: int) -> int:
+    """How many worker processes train side by side: ``jobs``, or for ``"auto"`` one per CPU core
+    this process may use (at most 8) when no GPU is present and 1 when one is; never more than
+    ``runs``, and at least 1.
+
+    On CPU, several one-thread workers beat one many-thread process: a few-shot MiniLM step is
+    too small to keep several threads busy (README, "Running runs side by side")."""
+    import torch
+
+    if jobs == "auto":
+        jobs = 1 if torch.cuda.is_available() else min(available_cores(), 8)
+    return max(1, min(int(jobs), runs))
+
+
+class ComparisonRun:
+    """Trains and evaluates one run of a comparison (a :data:`~.grid.RunFunction`).
+
+    The pretrained weights are read and the data tokenised on the first call, once per process;
+    the object pickles without that state, so worker processes each prepare their own.
+    """
+
+    def __init__(self, design: Design, configs: Mapping[str, Any], model_name: str, pretrained: Any = None):
+        self.design = design
+        self.configs = dict(configs)
+        self.model_name = model_name
+        self.pretrained = pretrained
+        self.state: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "state": {}}
+
+    def prepare(self) -> None:
+        from ..modeling import load_pretrained
+        from ..training import tokenize_examples
+
+        design, base = self.design, next(iter(self.configs.values()))
+        pretrained = self.pretrained if self.pretrained is not None else load_pretrained(self.model_name)
+        self.state["pretrained"] = pretrained
+        self.state["pool"] = tokenize_examples(pretrained.tokenizer, design.pool, base.max_length)
+        self.state["test"] = tokenize_examples(pretrained.tokenizer, design.test, base.max_length) if design.test else None
+
+    def __call__(self, spec: RunSpec) -> dict[str, Any]:
+        from ..training import evaluate_model, train_model
+
+        if not self.state:
+            self.prepare()
+        design, state = self.design, self.state
+        train_indices, eval_indices = design.split(spec.fold)
+        if spec.train_size != "full":
+            train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
+        evaluation = (state["test"] if spec.fold is None else state["pool"]).subset(eval_indices)
+        config = replace(self.configs[spec.loss], loss=spec.loss, seed=spec.seed, train_size=None)
+        result = train_model(
+            config, state["pool"].subset(train_indices), label_names=design.label_names,
+            output_dir=None, pretrained=state["pretrained"], progress=False,
+        )
+        metrics = evaluate_model(result.model, state["pretrained"].tokenizer, evaluation,
+                                 config.eval_batch_size, design.label_names)
+        return {
+            "metrics": metrics,
+            "train_examples": len(train_indices),
+            "eval_examples": len(eval_indices),
+            "train_fingerprint": fingerprint_examples(design.pool[i] for i in train_indices),
+            "eval_fingerprint": fingerprint_examples(evaluation.examples),
+            "train_seconds": round(float(result.train_metrics.get("wall_seconds", 0.0)), 3),
+        }
 
 
 def run_comparison(
@@ -162,13 +241,13 @@ def run_comparison(
     paper_gains: Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
     pretrained: Any = None,
+    jobs: int | str = 1,
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
 
     ``configs[loss]`` is the ``TrainConfig`` of each loss (identical but for loss settings).
+    ``jobs`` runs that many worker processes side by side (see :func:`resolve_jobs`).
     """
-    from ..modeling import load_pretrained
-    from ..training import evaluate_model, tokenize_examples, train_model
     from .report import write_outputs
 
     started = time.perf_counter()
@@ -192,40 +271,11 @@ def run_comparison(
             )
     store = RunStore(output_dir)
     todo = [spec for spec in specs if store.load(spec.key) is None]
-    state: dict[str, Any] = {}
-
-    def prepare() -> None:
-        state["pretrained"] = pretrained if pretrained is not None else load_pretrained(model_name)
-        tokenizer = state["pretrained"].tokenizer
-        state["pool"] = tokenize_examples(tokenizer, design.pool, base.max_length)
-        state["test"] = tokenize_examples(tokenizer, design.test, base.max_length) if design.test else None
-
-    def run(spec: RunSpec) -> dict[str, Any]:
-        if not state:
-            prepare()
-        train_indices, eval_indices = design.split(spec.fold)
-        if spec.train_size != "full":
-            train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
-        evaluation = (state["test"] if spec.fold is None else state["pool"]).subset(eval_indices)
-        config = replace(configs[spec.loss], loss=spec.loss, seed=spec.seed, train_size=None)
-        result = train_model(
-            config, state["pool"].subset(train_indices), label_names=design.label_names,
-            output_dir=None, pretrained=state["pretrained"], progress=False,
-        )
-        metrics = evaluate_model(result.model, state["pretrained"].tokenizer, evaluation,
-                                 config.eval_batch_size, design.label_names)
-        return {
-            "metrics": metrics,
-            "train_examples": len(train_indices),
-            "eval_examples": len(eval_indices),
-            "train_fingerprint": fingerprint_examples(design.pool[i] for i in train_indices),
-            "eval_fingerprint": fingerprint_examples(evaluation.examples),
-            "train_seconds": round(float(result.train_metrics.get("wall_seconds", 0.0)), 3),
-        }
-
+    run = ComparisonRun(design, configs, model_name, pretrained)
     if todo and progress:
         print(f"{design.name}: {len(specs)} runs, {len(specs) - len(todo)} already done", file=sys.stderr)
-    records = run_grid(specs, store, run, progress=progress)
+    workers = resolve_jobs(jobs, len(todo))
+    records = run_grid(specs, store, run, progress=progress, jobs=workers)
     seconds = time.perf_counter() - started
     context = {
         "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
@@ -235,7 +285,7 @@ def run_comparison(
         "training sizes": ", ".join(str(size) for size in sizes),
         "seeds": ", ".join(str(seed) for seed in seeds),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine_description(),
+        "machine": machine_description(workers),
         "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(specs) - len(todo)} reused)",
     }
     summary = write_outputs(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Union
@@ -151,18 +153,24 @@ def make_record(spec: RunSpec, result: Mapping[str, Any], seconds: float) -> dic
     return record
 
 
-def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, progress: bool = True) -> list[dict]:
+def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, progress: bool = True,
+             jobs: int = 1) -> list[dict]:
     """Run every spec whose key is not in ``store`` yet, saving each record as soon as it finishes.
 
-    Runs go in the given order (see :func:`make_grid`). A progress bar over runs, on stderr,
-    counts the runs already stored as done and estimates the time left from the runs done in
-    this call. If ``run_fn`` raises, the error propagates; every run finished before it is
-    stored, so calling ``run_grid`` again resumes after it. Returns the records of all specs,
-    in spec order, whether they were run now or found in the store.
+    Runs start in the given order (see :func:`make_grid`). With ``jobs`` above 1 they run in that
+    many worker processes (started with ``spawn``, each with an equal share of this process's
+    torch threads); ``run_fn`` must then pickle, and is copied into each worker once. A progress
+    bar over runs, on stderr, counts the runs already stored as done and estimates the time left
+    from the runs done in this call. If ``run_fn`` raises, the error propagates once the runs
+    already going have finished; every finished run is stored, so calling ``run_grid`` again
+    resumes after it. Returns the records of all specs, in spec order, whether they were run now
+    or found in the store.
     """
     keys = [spec.key for spec in specs]
     if len(set(keys)) != len(keys):
         raise ValueError("the grid holds the same run twice (two specs with the same key)")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     records: dict[str, dict] = {}
     for key in keys:
         record = store.load(key)
@@ -171,12 +179,68 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     todo = [spec for spec, key in zip(specs, keys) if key not in records]
     with tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc="runs", file=sys.stderr,
               disable=not progress, dynamic_ncols=True) as bar:
-        for spec in todo:
-            bar.set_postfix_str(spec.label)
-            started = time.perf_counter()
-            result = run_fn(spec)
-            record = make_record(spec, result, time.perf_counter() - started)
+        finished = _run_in_workers(todo, run_fn, jobs) if jobs > 1 and len(todo) > 1 else _run_here(todo, run_fn, bar)
+        for spec, result, seconds in finished:
+            record = make_record(spec, result, seconds)
             store.save(record["key"], record)
             records[record["key"]] = record
             bar.update(1)
     return [records[key] for key in keys]
+
+
+def _run_here(todo: Sequence[RunSpec], run_fn: RunFunction, bar: tqdm) -> Iterator[tuple[RunSpec, Mapping, float]]:
+    for spec in todo:
+        bar.set_postfix_str(spec.label)
+        started = time.perf_counter()
+        result = run_fn(spec)
+        yield spec, result, time.perf_counter() - started
+
+
+_worker_run: RunFunction | None = None
+
+
+def _start_worker(run_fn: RunFunction, threads: int) -> None:
+    import torch
+
+    global _worker_run
+    _worker_run = run_fn
+    torch.set_num_threads(threads)
+
+
+def _work(spec: RunSpec) -> tuple[Mapping[str, Any], float]:
+    assert _worker_run is not None, "worker not started"
+    started = time.perf_counter()
+    result = _worker_run(spec)
+    return result, time.perf_counter() - started
+
+
+def worker_threads(jobs: int) -> int:
+    """Torch threads of each of ``jobs`` workers: this process's threads shared out evenly."""
+    import torch
+
+    return max(1, torch.get_num_threads() // jobs)
+
+
+def _run_in_workers(todo: Sequence[RunSpec], run_fn: RunFunction, jobs: int) -> Iterator[tuple[RunSpec, Mapping, float]]:
+    threads = worker_threads(jobs)
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(run_fn, threads))
+    error: BaseException | None = None
+    try:
+        futures = {executor.submit(_work, spec): spec for spec in todo}
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            try:
+                result, seconds = future.result()
+            except BaseException as exception:  # stop starting runs, but keep those that finish
+                if error is None:
+                    error = exception
+                    for pending in futures:
+                        pending.cancel()
+                continue
+            yield futures[future], result, seconds
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    if error is not None:
+        raise error

@@ -21,9 +21,13 @@ Ours is ``train_model`` then ``evaluate_model`` (SoftTriple on the non-padding t
 padded to their own longest example and grouped by length, the centers in their own group),
 with either the same hyperparameters as the authors (``authors``: lr 1e-5 for the encoder and
 the centers, batch 64, max length 64, 10 warm-up steps, cosine, beta 0.4, la 8, gamma 0.1,
-margin 0.1, K 5, tau 0, weight decay 0.01), so the time ratio compares like with like, or with
-our defaults (``defaults``: lr 1e-4, centers at 1e-2, batch 16, tau 0.2, ...), which learn far
-more in few epochs. ``--epochs`` applies to every run.
+margin 0.1, K 5, tau 0, weight decay 0.01), so the time ratio compares like with like; or the
+same with each batch of 64 formed from length-grouped micro-batches of ``--micro-batch-size``
+whose gradients are added before the optimizer step (``authors-accumulated``: the same 64
+examples per step and the same number of steps, each micro-batch padded to its own longest
+example; the loss is the mean of the micro-batch means); or with our defaults (``defaults``:
+lr 1e-4, centers at 1e-2, batch 16, tau 0.2, ...), which learn far more in few epochs.
+``--epochs`` applies to every run.
 
 All runs train on the same stratified sample of the SST2 training split and are evaluated on
 the same SST2 validation examples (never the test split). Each one's wall time runs from loading
@@ -33,7 +37,7 @@ one process, the authors' first: the machine must otherwise be idle.
 
     HF_HUB_OFFLINE=1 TRIPLEENTROPY_DATA=../shared/data/senteval \\
         python benchmarks/vs_authors.py --threads 2 --json vs_authors.json
-    python benchmarks/vs_authors.py --train-size 16 --epochs 1 --eval-size 32 --batch-size 8   # smoke check
+    python benchmarks/vs_authors.py --train-size 16 --epochs 1 --eval-size 32 --batch-size 8 --micro-batch-size 4   # smoke check
 """
 
 from __future__ import annotations
@@ -120,16 +124,24 @@ def run_authors(model_path: str, train: list[Example], validation: list[Example]
     }
 
 
+PIPELINES = {
+    "authors": "ours (authors' settings)",
+    "authors-accumulated": "ours (authors' settings, accumulated micro-batches)",
+    "defaults": "ours (our defaults)",
+}
+
+
 def run_ours(settings: str, train: list[Example], validation: list[Example], label_names: list[str],
-             batch_size: int, max_length: int, epochs: float, seed: int) -> dict:
+             batch_size: int, max_length: int, epochs: float, seed: int, micro_batch_size: int) -> dict:
     """``train_model`` with the authors' hyperparameters or our defaults, then one evaluation."""
     started = time.perf_counter()
-    if settings == "authors":
+    if settings.startswith("authors"):
+        accumulation = batch_size // micro_batch_size if settings == "authors-accumulated" else 1
         config = TrainConfig(
-            seed=seed, epochs=epochs, batch_size=batch_size, max_length=max_length, lr=AUTHORS["lr"],
-            center_lr=AUTHORS["lr"], warmup_steps=AUTHORS["warmup_steps"], scheduler="cosine", beta=AUTHORS["beta"],
-            la=AUTHORS["la"], gamma=AUTHORS["gamma"], margin=AUTHORS["margin"], centers=AUTHORS["centers"], tau=0.0,
-            weight_decay=AUTHORS["weight_decay"],
+            seed=seed, epochs=epochs, batch_size=batch_size // accumulation, gradient_accumulation_steps=accumulation,
+            max_length=max_length, lr=AUTHORS["lr"], center_lr=AUTHORS["lr"], warmup_steps=AUTHORS["warmup_steps"],
+            scheduler="cosine", beta=AUTHORS["beta"], la=AUTHORS["la"], gamma=AUTHORS["gamma"],
+            margin=AUTHORS["margin"], centers=AUTHORS["centers"], tau=0.0, weight_decay=AUTHORS["weight_decay"],
         )
     else:
         config = TrainConfig(seed=seed, epochs=epochs)
@@ -137,9 +149,12 @@ def run_ours(settings: str, train: list[Example], validation: list[Example], lab
     metrics = evaluate_model(result.model, result.tokenizer, validation, config.eval_batch_size, label_names,
                              max_length=config.max_length)
     return {
-        "pipeline": "ours (authors' settings)" if settings == "authors" else "ours (our defaults)", "seconds": time.perf_counter() - started,
+        "pipeline": PIPELINES[settings], "seconds": time.perf_counter() - started,
         "accuracy": metrics["accuracy"], "train_seconds": result.train_metrics["train_runtime"],
-        "steps": result.log_history[-1]["step"], "batch_size": config.batch_size, "lr": config.lr,
+        "steps": result.log_history[-1]["step"],
+        "batch_size": config.batch_size * config.gradient_accumulation_steps
+        if config.gradient_accumulation_steps == 1 else f"{config.gradient_accumulation_steps} x {config.batch_size}",
+        "lr": config.lr,
         "center_lr": config.center_lr, "padded_length": "per batch",
     }
 
@@ -153,9 +168,12 @@ def main() -> int:
                         help="batch size of the authors' run and of ours with authors settings (64)")
     parser.add_argument("--max-length", type=int, default=64,
                         help="truncation length of the authors' run and of ours with authors settings (64)")
-    parser.add_argument("--ours-settings", default="authors,defaults",
-                        help="comma-separated: run ours with the authors' hyperparameters (authors) and/or "
-                             "our defaults (defaults); each is one row (authors,defaults)")
+    parser.add_argument("--ours-settings", default="authors,authors-accumulated,defaults",
+                        help="comma-separated: run ours with the authors' hyperparameters (authors), the same "
+                             "with batches formed from accumulated micro-batches (authors-accumulated), and/or our "
+                             "defaults (defaults); each is one row (authors,authors-accumulated,defaults)")
+    parser.add_argument("--micro-batch-size", type=int, default=16,
+                        help="micro-batch size of authors-accumulated; must divide --batch-size (16)")
     parser.add_argument("--eval-size", type=int, default=None,
                         help="evaluate on a stratified sample of this many SST2 validation examples "
                              "(default: all 872)")
@@ -163,9 +181,11 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
     ours_settings = args.ours_settings.split(",")
-    unknown = set(ours_settings) - {"authors", "defaults"}
+    unknown = set(ours_settings) - set(PIPELINES)
     if unknown:
-        parser.error(f"--ours-settings takes authors and defaults, not {', '.join(sorted(unknown))}")
+        parser.error(f"--ours-settings takes {', '.join(PIPELINES)}, not {', '.join(sorted(unknown))}")
+    if args.micro_batch_size < 1 or args.batch_size % args.micro_batch_size:
+        parser.error(f"--micro-batch-size {args.micro_batch_size} does not divide --batch-size {args.batch_size}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -181,7 +201,7 @@ def main() -> int:
 
     common = (train, validation, label_names, args.batch_size, args.max_length, args.epochs, args.seed)
     rows = [run_authors(resolve_model("minilm"), *common)]
-    rows += [run_ours(settings, *common) for settings in ours_settings]
+    rows += [run_ours(settings, *common, args.micro_batch_size) for settings in ours_settings]
     for row in rows:
         row["time_ratio_authors_over_this"] = rows[0]["seconds"] / row["seconds"]
     print("| pipeline | batch | lr | center lr | padded length | steps | train s | total s | validation accuracy | authors time / this |")

@@ -36,6 +36,7 @@ def test_json_file_and_unknown_keys(tmp_path):
     [
         ({"lr": 0}, "lr must be"),
         ({"batch_size": 0}, "batch_size must be"),
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps must be an integer >= 1"),
         ({"beta": 1.5}, "beta must lie"),
         ({"loss": "hinge"}, "unknown loss"),
         ({"softtriple_input": "pooler"}, "unknown softtriple input"),

@@ -115,3 +115,26 @@ def test_authors_padding_pads_every_batch_to_max_length(tiny_bert, monkeypatch):
     seen.clear()
     train_model(_config(tiny_bert, epochs=1, max_length=24), sentences(16), None, NAMES, progress=False)
     assert max(seen) < 24  # dynamic padding otherwise
+
+
+@pytest.mark.parametrize("loss, settings", [("ce", {}), ("tripleentropy", {"softtriple_input": "cls"})])
+def test_gradient_accumulation_equals_one_batch_of_the_same_size(tiny_bert_no_dropout, monkeypatch, loss, settings):
+    widths = []
+    original = TripleEntropyForSequenceClassification.forward
+
+    def forward(self, input_ids, *args, **kwargs):
+        widths.append(input_ids.shape)
+        return original(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", forward)
+    examples = sentences(32, seed=4)
+    whole = train_model(_config(tiny_bert_no_dropout, loss=loss, epochs=2, batch_size=16, **settings),
+                        examples, None, NAMES, progress=False)
+    whole_widths, widths[:] = list(widths), []
+    micro = train_model(_config(tiny_bert_no_dropout, loss=loss, epochs=2, batch_size=8,
+                                gradient_accumulation_steps=2, **settings), examples, None, NAMES, progress=False)
+    assert [shape[0] for shape in whole_widths] == [16] * 4 and [shape[0] for shape in widths] == [8] * 8
+    # Each micro-batch is padded to its own longest example: less padding than the whole batch.
+    assert sum(s[0] * s[1] for s in widths) < sum(s[0] * s[1] for s in whole_widths)
+    for (name, a), b in zip(whole.model.state_dict().items(), micro.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -76,6 +76,10 @@ class TripleEntropyForSequenceClassification(nn.Module):
         out.loss.backward()   # out.ce and out.metric hold the two parts
     """
 
+    # The loss is a mean over the batch (and SoftTriple's over its tokens): Trainer must divide it
+    # by the number of accumulated micro-batches, not expect it normalised by their item count.
+    accepts_loss_kwargs = False
+
     def __init__(self, model: nn.Module, loss: str = "tripleentropy", **settings: Any) -> None:
         super().__init__()
         self.model = model

@@ -80,6 +80,7 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
     return TrainingArguments(
         output_dir=output_dir,
         per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,

@@ -71,6 +71,14 @@ class TrainConfig:
     lr: float = field(default=1e-4, metadata=_flag("learning rate of the encoder and the head"))
     epochs: float = field(default=3.0, metadata=_flag("training epochs"))
     batch_size: int = field(default=16, metadata=_flag("training batch size per process"))
+    gradient_accumulation_steps: int = field(
+        default=1,
+        metadata=_flag(
+            "add the gradients of N batches of --batch-size before each optimizer step: a batch of "
+            "N x --batch-size examples, length-grouped and padded per micro-batch, so less padding "
+            "(SupCon contrasts within each micro-batch)"
+        ),
+    )
     max_length: int = field(default=64, metadata=_flag("longest input in tokens; longer input is truncated"))
     warmup_steps: int = field(default=10, metadata=_flag("linear warm-up steps of the learning rate"))
     scheduler: str = field(
@@ -119,7 +127,7 @@ class TrainConfig:
 
         for name in ("lr", "center_lr", "epochs", "la", "gamma", "temperature"):
             positive(name)
-        for name, low in (("batch_size", 1), ("max_length", 2), ("warmup_steps", 0), ("eval_batch_size", 1),
+        for name, low in (("batch_size", 1), ("gradient_accumulation_steps", 1), ("max_length", 2), ("warmup_steps", 0), ("eval_batch_size", 1),
                           ("early_stopping_patience", 0), ("save_steps", 0), ("save_total_limit", 1),
                           ("logging_steps", 1), ("centers", 1), ("seed", 0)):
             at_least(name, low)

@@ -32,7 +32,7 @@ from tripleentropy.training import TrainConfig
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="SST2,TREC,CR", help="comma-separated SentEval tasks (SST2,TREC,CR)")
+    parser.add_argument("--tasks", default="SST2,TREC", help="comma-separated SentEval tasks (SST2,TREC)")
     parser.add_argument("--losses", default="ce,tripleentropy", help="comma-separated losses (ce,tripleentropy)")
     parser.add_argument("--train-size", type=int, default=20, help="training examples per run (20)")
     parser.add_argument("--seeds", type=int, default=2, help="seeds (folds for tasks without a test split) per task (2)")

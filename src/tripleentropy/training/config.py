@@ -74,9 +74,9 @@ class TrainConfig:
     gradient_accumulation_steps: int = field(
         default=1,
         metadata=_flag(
-            "add the gradients of N batches of --batch-size before each optimizer step: a batch of "
-            "N x --batch-size examples, length-grouped and padded per micro-batch, so less padding "
-            "(SupCon contrasts within each micro-batch)"
+            "add up the gradients of this many batches of --batch-size before each optimizer step: "
+            "one step's batch is then made of micro-batches grouped by length and each padded to its "
+            "own longest example, so less padding (SupCon contrasts within each micro-batch)"
         ),
     )
     max_length: int = field(default=64, metadata=_flag("longest input in tokens; longer input is truncated"))

@@ -1,3 +1,10 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from tripleentropy.experiments import RunSpec, RunStore, make_grid, run_grid
@@ -157,3 +164,47 @@ def test_resolve_jobs(monkeypatch):
     assert resolve_jobs("auto", runs=100) == min(available_cores(), 8)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_jobs("auto", runs=100) == 1
+
+
+def sleep_in_worker(spec):
+    import os
+    import time
+
+    with open(os.path.join(os.environ["GRID_TEST_PIDS"], f"{os.getpid()}"), "w"):
+        pass
+    time.sleep(120)
+    return accuracy_of(spec)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_ctrl_c_stops_the_workers_at_once(tmp_path):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = (
+        "from tests.experiments.test_run_grid import grid, sleep_in_worker\n"
+        "from tripleentropy.experiments import RunStore, run_grid\n"
+        f"run_grid(grid(), RunStore({str(tmp_path / 'store')!r}), sleep_in_worker, progress=False, jobs=2)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=root, start_new_session=True,
+                               env={**os.environ, "GRID_TEST_PIDS": str(pids)}, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while len(list(pids.iterdir())) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(list(pids.iterdir())) == 2, "both workers should be running a run"
+    os.killpg(process.pid, signal.SIGINT)
+    started = time.time()
+    _, error = process.communicate(timeout=30)
+    assert process.returncode != 0 and time.time() - started < 10
+    assert error.count("Traceback") <= 1  # the parent's KeyboardInterrupt only, none from the workers
+    time.sleep(0.5)
+    assert not [pid for pid in (int(path.name) for path in pids.iterdir()) if _running(pid)]
+    assert not list((tmp_path / "store" / "runs").glob("*.json"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -202,6 +203,8 @@ _worker_run: RunFunction | None = None
 def _start_worker(run_fn: RunFunction, threads: int) -> None:
     import torch
 
+    # Ctrl-C reaches the whole process group: the parent stops the workers, which stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _worker_run
     _worker_run = run_fn
     torch.set_num_threads(threads)
@@ -226,6 +229,7 @@ def _run_in_workers(todo: Sequence[RunSpec], run_fn: RunFunction, jobs: int) -> 
     executor = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_worker, initargs=(run_fn, threads))
     error: BaseException | None = None
+    stopped = False
     try:
         futures = {executor.submit(_work, spec): spec for spec in todo}
         for future in as_completed(futures):
@@ -240,7 +244,12 @@ def _run_in_workers(todo: Sequence[RunSpec], run_fn: RunFunction, jobs: int) -> 
                         pending.cancel()
                 continue
             yield futures[future], result, seconds
+    except (KeyboardInterrupt, GeneratorExit):  # interrupted, or the caller stopped: end the runs now
+        stopped = True
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        executor.shutdown(wait=not stopped, cancel_futures=True)
     if error is not None:
         raise error

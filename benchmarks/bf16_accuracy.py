@@ -24,7 +24,8 @@ import json
 import os
 import sys
 
-from tripleentropy.experiments.compare import design_from_task, run_comparison
+from tripleentropy.errors import UserError
+from tripleentropy.experiments.compare import design_from_task, parse_jobs, run_comparison
 from tripleentropy.experiments.report import format_interval, format_p
 from tripleentropy.experiments.stats import paired_test
 from tripleentropy.training import TrainConfig
@@ -43,7 +44,10 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
     losses = args.losses.split(",")
-    jobs = args.jobs if args.jobs == "auto" else int(args.jobs)
+    try:
+        jobs = parse_jobs(args.jobs)
+    except UserError as error:
+        parser.error(str(error))
 
     rows, pooled, seconds = [], [], {"fp32": 0.0, "bf16": 0.0}
     for task in args.tasks.split(","):

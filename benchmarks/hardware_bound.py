@@ -157,7 +157,8 @@ def main() -> int:
                 step()
     shares: dict[str, float] = {}
     for event in profiler.key_averages():
-        shares[categorize(event.key)] = shares.get(categorize(event.key), 0.0) + event.self_cpu_time_total
+        category = categorize(event.key)
+        shares[category] = shares.get(category, 0.0) + event.self_cpu_time_total
     profiled = sum(shares.values())
     breakdown = {category: seconds / profiled for category, seconds in sorted(shares.items(), key=lambda kv: -kv[1])}
 

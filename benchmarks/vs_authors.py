@@ -152,8 +152,8 @@ def run_ours(settings: str, train: list[Example], validation: list[Example], lab
         "pipeline": PIPELINES[settings], "seconds": time.perf_counter() - started,
         "accuracy": metrics["accuracy"], "train_seconds": result.train_metrics["train_runtime"],
         "steps": result.log_history[-1]["step"],
-        "batch_size": config.batch_size * config.gradient_accumulation_steps
-        if config.gradient_accumulation_steps == 1 else f"{config.gradient_accumulation_steps} x {config.batch_size}",
+        "batch_size": config.batch_size if config.gradient_accumulation_steps == 1
+        else f"{config.gradient_accumulation_steps} x {config.batch_size}",
         "lr": config.lr,
         "center_lr": config.center_lr, "padded_length": "per batch",
     }

@@ -118,18 +118,6 @@ def _positive(name: str, value: int | None) -> None:
         raise UserError(f"{name} must be at least 1, got {value}")
 
 
-def _parse_jobs(text: str) -> int | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        jobs = int(text)
-    except ValueError:
-        jobs = 0
-    if jobs < 1:
-        raise UserError(f"--jobs: expected a positive number of workers or 'auto', got {text!r}")
-    return jobs
-
-
 def _add_jobs_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", default="auto", metavar="N",
@@ -183,12 +171,12 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .compare import design_from_files, design_from_task, run_comparison
+    from .compare import design_from_files, design_from_task, parse_jobs, run_comparison
     from .report import format_summary_table
 
     losses = _parse_losses(args.losses)
     sizes = _parse_sizes(args.train_sizes)
-    jobs = _parse_jobs(args.jobs)
+    jobs = parse_jobs(args.jobs)
     for name in ("--seeds", "--folds", "--max-eval"):
         _positive(name, getattr(args, name[2:].replace("-", "_")))
     if args.test and not args.train:
@@ -232,13 +220,13 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
 def _reproduce(args: argparse.Namespace) -> int:
     from ..modeling import load_pretrained
     from ..training.config import TrainConfig
-    from .compare import design_from_task, machine_description, resolve_jobs, run_comparison
+    from .compare import design_from_task, machine_description, parse_jobs, run_comparison
     from .presets import PRESETS
     from .report import format_summary_table
     from .reproduce import write_overall_report
 
     preset = PRESETS[args.preset]
-    jobs = _parse_jobs(args.jobs)
+    jobs = parse_jobs(args.jobs)
     tasks = list(preset.tasks)
     if args.tasks:
         wanted = [task.strip().upper() for task in args.tasks.split(",") if task.strip()]
@@ -253,7 +241,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     pretrained = load_pretrained(preset.model)
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
     started = time.perf_counter()
-    summaries, records = {}, {}
+    summaries, records, workers = {}, {}, 1
     for task in tasks:
         result = run_comparison(
             designs[task], configs, list(preset.losses), list(preset.train_sizes), list(range(preset.seeds)),
@@ -261,12 +249,13 @@ def _reproduce(args: argparse.Namespace) -> int:
             paper_gains=preset.paper_gains(), progress=not args.quiet, pretrained=pretrained, jobs=jobs,
         )
         summaries[task], records[task] = result.summary, result.records
+        workers = max(workers, result.workers)
         print(f"{task}:\n{format_summary_table(result.summary)}\n", file=sys.stderr)
     context = {
         "command": " ".join(["tripleentropy", *sys.argv[1:]]),
         "model": preset.model,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine_description(resolve_jobs(jobs, len(preset.train_sizes) * preset.seeds * len(preset.losses))),
+        "machine": machine_description(workers),
         "wall time of this invocation": f"{(time.perf_counter() - started) / 60:.1f} min",
     }
     report = write_overall_report(preset, summaries, records, args.output_dir, context)

@@ -141,17 +141,15 @@ class CompareResult:
     summary: dict
     report: str
     seconds: float
+    workers: int
 
 
 def machine_description(jobs: int = 1) -> str:
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"{os.cpu_count()} CPU cores"
-    threads = torch.get_num_threads()
-    if jobs > 1:
-        return (f"{platform.machine()}, {device}, torch {torch.__version__}, "
-                f"{jobs} worker processes of {worker_threads(jobs)} thread(s)")
-    return f"{platform.machine()}, {device}, torch {torch.__version__}, {threads} threads"
+    threads = f"{jobs} worker processes of {worker_threads(jobs)} thread(s)" if jobs > 1 else f"{torch.get_num_threads()} threads"
+    return f"{platform.machine()}, {device}, torch {torch.__version__}, {threads}"
 
 
 def available_cores() -> int:
@@ -159,6 +157,19 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def parse_jobs(text: str) -> int | str:
+    """A ``--jobs`` value: ``"auto"`` or a positive number of workers."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise UserError(f"--jobs: expected a positive number of workers or 'auto', got {text!r}")
+    return jobs
 
 
 def resolve_jobs(jobs: int | str, runs: int) -> int:
@@ -291,5 +302,5 @@ def run_comparison(
     summary = write_outputs(
         records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval
     )
-    return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds)
+    return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

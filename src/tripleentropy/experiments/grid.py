@@ -189,12 +189,16 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     return [records[key] for key in keys]
 
 
+def _timed(run_fn: RunFunction, spec: RunSpec) -> tuple[Mapping[str, Any], float]:
+    started = time.perf_counter()
+    result = run_fn(spec)
+    return result, time.perf_counter() - started
+
+
 def _run_here(todo: Sequence[RunSpec], run_fn: RunFunction, bar: tqdm) -> Iterator[tuple[RunSpec, Mapping, float]]:
     for spec in todo:
         bar.set_postfix_str(spec.label)
-        started = time.perf_counter()
-        result = run_fn(spec)
-        yield spec, result, time.perf_counter() - started
+        yield spec, *_timed(run_fn, spec)
 
 
 _worker_run: RunFunction | None = None
@@ -212,9 +216,7 @@ def _start_worker(run_fn: RunFunction, threads: int) -> None:
 
 def _work(spec: RunSpec) -> tuple[Mapping[str, Any], float]:
     assert _worker_run is not None, "worker not started"
-    started = time.perf_counter()
-    result = _worker_run(spec)
-    return result, time.perf_counter() - started
+    return _timed(_worker_run, spec)
 
 
 def worker_threads(jobs: int) -> int:

@@ -177,3 +177,52 @@ def test_sentence_pair_files(tiny_roberta, tmp_path, capsys):
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == 32 and records[0]["text_pair"] == pairs(32)[0].text_pair
     assert {record["label"] for record in records} <= set(LABELS)
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Fails a test that loads a model: its checks must come first."""
+    from tripleentropy.training import api
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the bad input was refused")
+
+    monkeypatch.setattr(api, "load_pretrained", refuse)
+    monkeypatch.setattr("tripleentropy.training.cli._load_model", refuse)
+
+
+def _refused(capsys, argv, message):
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("tripleentropy: error: ") and error.count("\n") == 1, error
+    assert message in error
+    return error
+
+
+def test_output_locations_are_checked_before_any_work(tiny_bert, tmp_path, capsys, no_model_loading):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    (tmp_path / "afile").write_text("not a folder\n")
+    model = ["--model", str(tiny_bert), "--train", str(train)]
+    _refused(capsys, ["train", *model, "--output-dir", str(tmp_path / "afile" / "run")],
+             f"--output-dir {tmp_path / 'afile' / 'run'}: {tmp_path / 'afile'} is a file, not a directory")
+    _refused(capsys, ["train", *model, "--output-dir", str(tmp_path / "afile")], "is a file, not a directory")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    _refused(capsys, ["predict", "--model-dir", str(model_dir), "--input", str(train),
+                      "--output", str(tmp_path / "afile" / "p.jsonl")], "is a file, not a directory")
+    _refused(capsys, ["predict", "--model-dir", str(model_dir), "--input", str(train), "--output", str(tmp_path)],
+             "is a directory, not a file")
+    _refused(capsys, ["predict", "--model-dir", str(model_dir), "--input", str(tmp_path / "none.txt")],
+             "--input")
+    _refused(capsys, ["evaluate", "--model-dir", str(tmp_path / "none"), "--data", str(train)], "does not exist")
+    assert not (tmp_path / "afile").is_dir()
+
+
+def test_train_refuses_a_folder_holding_a_comparison(tiny_bert, tmp_path, capsys, no_model_loading):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    (tmp_path / "cmp" / "runs").mkdir(parents=True)
+    before = sorted(path.name for path in (tmp_path / "cmp").iterdir())
+    _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "cmp")],
+             "holds a comparison")
+    assert sorted(path.name for path in (tmp_path / "cmp").iterdir()) == before

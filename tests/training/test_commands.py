@@ -226,3 +226,22 @@ def test_train_refuses_a_folder_holding_a_comparison(tiny_bert, tmp_path, capsys
     _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "cmp")],
              "holds a comparison")
     assert sorted(path.name for path in (tmp_path / "cmp").iterdir()) == before
+
+
+def test_report_to_an_integration_that_is_not_installed_is_refused(tiny_bert, tmp_path, capsys, monkeypatch):
+    from transformers.integrations import integration_utils
+
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    argv = ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "o"),
+            "--report-to", "tensorboard"]
+    with monkeypatch.context() as patched:
+        patched.setattr(integration_utils, "get_available_reporting_integrations", lambda: [])
+        patched.setattr("tripleentropy.training.api.load_pretrained", lambda *a, **k: pytest.fail("model loaded"))
+        _refused(capsys, argv, "pip install tensorboard")
+        _refused(capsys, [*argv[:-1], "tensorbored"], "unknown integration 'tensorbored'")
+    assert not (tmp_path / "o").exists()
+    # Where the integration is installed, the flag passes the checks and reaches the Trainer.
+    monkeypatch.setattr(integration_utils, "get_available_reporting_integrations", lambda: ["tensorboard"])
+    from tripleentropy.cli import check_arguments
+
+    assert check_arguments(argv).report_to == "tensorboard"

@@ -102,7 +102,7 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
         data_seed=config.seed,
         bf16=config.bf16,
         use_cpu=not torch.cuda.is_available(),
-        report_to=config.report_to,
+        report_to=config.report_to_list(),
         remove_unused_columns=False,
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,  # every parameter, centers included, is in each step's graph

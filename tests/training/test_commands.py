@@ -245,3 +245,11 @@ def test_report_to_an_integration_that_is_not_installed_is_refused(tiny_bert, tm
     from tripleentropy.cli import check_arguments
 
     assert check_arguments(argv).report_to == "tensorboard"
+
+
+def test_a_training_sample_of_one_class_is_refused(tiny_bert, tmp_path, capsys, no_model_loading):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train), "--train-size", "1",
+                      "--output-dir", str(tmp_path / "o")],
+             f"{train}: a training sample of 1 example holds only the class")
+    assert not (tmp_path / "o").exists()

@@ -265,6 +265,12 @@ def run_comparison(
     base = configs[losses[0]]
     sizes = [normalize_train_size(size) for size in train_sizes]
     for size in sizes:
+        if size != "full" and size < 2:
+            # A stratified sample of 2 or more holds two classes (sample_train); one example, one class.
+            raise UserError(
+                f"--train-sizes {size}: a training sample of one example holds a single class; a classifier "
+                "needs at least two (a training size of 2 or more)"
+            )
         if size != "full" and size > len(design.pool):
             raise UserError(f"{design.name} has {len(design.pool)} training examples, fewer than --train-sizes {size}")
     fingerprint = design.fingerprint()

@@ -157,7 +157,7 @@ def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp
         (["--losses", "ce,foo"], "unknown loss 'foo'"),
         (["--train-sizes", "0"], "training size must be a positive integer"),
         (["--train-sizes", "500"], "fewer than --train-sizes 500"),
-        (["--beta", "supcon=0.5"], "'supcon' is not one of --losses"),
+        (["--beta", "supcon=0.5"], "'supcon' is not one of --losses ce,tripleentropy; add it to --losses"),
         (["--train-sizes", "1,8"], "a training sample of one example holds a single class"),
         (["--lr", "fast"], "--lr: 'fast' is not a valid float"),
         (["--seeds", "0"], "--seeds must be at least 1"),

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -27,6 +27,7 @@ _DEFAULT_LOSSES = "ce,tripleentropy"
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Every ``train`` flag that applies to a run; a value may be given per loss (LOSS=VALUE,...)."""
+    from ..training.cli import flag_help
     from ..training.config import TrainConfig
 
     group = parser.add_argument_group(
@@ -38,8 +39,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
         if item.name in _COMPARE_OWNS or not item.metadata.get("cli", True):
             continue
         flag = "--" + item.name.replace("_", "-")
-        default = item.default if item.default is not MISSING else None
-        help_text = f"{item.metadata['help']} (default: {default})".replace("%", "%%")
+        help_text = flag_help(item)
         if str(item.type) == "bool":
             group.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
@@ -78,7 +78,10 @@ def configs_from_args(args: argparse.Namespace, losses: Sequence[str]) -> dict[s
             for part in parts:
                 loss, value = (piece.strip() for piece in part.split("=", 1))
                 if loss not in per_loss:
-                    raise UserError(f"--{item.name.replace('_', '-')}: {loss!r} is not one of --losses {','.join(losses)}")
+                    raise UserError(
+                        f"--{item.name.replace('_', '-')}: {loss!r} is not one of --losses {','.join(losses)}; "
+                        f"add it to --losses to compare it, or drop its value"
+                    )
                 per_loss[loss][item.name] = _convert(item.name, value, item.type)
         else:
             shared[item.name] = _convert(item.name, str(raw), item.type)

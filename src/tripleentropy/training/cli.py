@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,23 @@ def field_type(annotation: str):
     return str
 
 
+def flag_help(item: Field) -> str:
+    """The ``--help`` text of a ``TrainConfig`` field's flag: its help and, unless the help already
+    says it, its default (escaped for argparse)."""
+    help_text = item.metadata["help"]
+    if "default" not in help_text:
+        default = item.default if item.default is not MISSING else None
+        help_text = f"{help_text} (default: {default})"
+    return help_text.replace("%", "%%")
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ``TrainConfig`` field; unset flags stay absent so a --config file shows through."""
     for item in fields(TrainConfig):
         if not item.metadata.get("cli", True):
             continue
         flag = "--" + item.name.replace("_", "-")
-        default = item.default if item.default is not MISSING else None
-        help_text = f"{item.metadata['help']} (default: {default})"
+        help_text = flag_help(item)
         if str(item.type) == "bool":
             parser.add_argument(
                 flag, dest=item.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
@@ -48,7 +57,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             choices=item.metadata.get("choices"),
             default=argparse.SUPPRESS,
             metavar=None if item.metadata.get("choices") else ("FILE" if item.name in ("train", "validation") else item.name.upper()),
-            help=help_text.replace("%", "%%"),
+            help=help_text,
         )
 
 

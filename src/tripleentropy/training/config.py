@@ -170,9 +170,16 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
         """``base`` (or the defaults) updated with ``values``; keys may use - or _.
 
-        Unknown keys raise ``UserError`` naming them.
+        Unknown keys, and two spellings of one key (``center_lr`` and ``center-lr``), raise
+        ``UserError`` naming them.
         """
-        normalised = {str(key).replace("-", "_"): value for key, value in values.items()}
+        normalised: dict[str, Any] = {}
+        spelling: dict[str, str] = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name in normalised:
+                raise UserError(f"{spelling[name]} and {key} both set {name}; keep one of them")
+            normalised[name], spelling[name] = value, str(key)
         unknown = sorted(set(normalised) - set(cls.field_names()))
         if unknown:
             raise UserError(f"unknown configuration key(s): {', '.join(unknown)}")
@@ -184,7 +191,11 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         """Read a YAML or JSON file of settings (a mapping of field names to values)."""
-        return cls.from_dict(read_config_file(path))
+        values = read_config_file(path)
+        try:
+            return cls.from_dict(values)
+        except UserError as error:
+            raise UserError(f"configuration file {path}: {error}") from None
 
 
 # pip packages of the logging integrations whose package is named otherwise.

@@ -220,12 +220,23 @@ def test_output_locations_are_checked_before_any_work(tiny_bert, tmp_path, capsy
 
 
 def test_train_refuses_a_folder_holding_a_comparison(tiny_bert, tmp_path, capsys, no_model_loading):
+    from tripleentropy.cli import check_arguments
+
     train = _write_csv(tmp_path / "train.csv", sentences(8))
     (tmp_path / "cmp" / "runs").mkdir(parents=True)
-    before = sorted(path.name for path in (tmp_path / "cmp").iterdir())
-    _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "cmp")],
-             "holds a comparison")
-    assert sorted(path.name for path in (tmp_path / "cmp").iterdir()) == before
+    (tmp_path / "cmp" / "runs" / "0123abcd.json").write_text("{}")
+    (tmp_path / "summarised").mkdir()
+    (tmp_path / "summarised" / "summary.json").write_text("{}")
+    for folder in ("cmp", "summarised"):
+        before = sorted(path.name for path in (tmp_path / folder).iterdir())
+        _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train),
+                          "--output-dir", str(tmp_path / folder)], "holds a comparison")
+        assert sorted(path.name for path in (tmp_path / folder).iterdir()) == before
+    # A model trained with --report-to tensorboard keeps its logs in runs/<time>/: not a comparison.
+    (tmp_path / "model" / "runs" / "Nov28_15-10-32").mkdir(parents=True)
+    (tmp_path / "model" / "runs" / "Nov28_15-10-32" / "events.out.tfevents.1").write_text("")
+    (tmp_path / "model" / "config.json").write_text("{}")
+    check_arguments(["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "model")])
 
 
 def test_report_to_an_integration_that_is_not_installed_is_refused(tiny_bert, tmp_path, capsys, monkeypatch):

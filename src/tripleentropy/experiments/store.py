@@ -118,9 +118,13 @@ def _problem(record: Any, key: str) -> str | None:
 
 
 def holds_comparison(directory: str | os.PathLike) -> bool:
-    """Whether ``directory`` holds the runs or the summary of a ``compare`` or ``reproduce``."""
+    """Whether ``directory`` holds the stored runs or the summary of a ``compare`` or ``reproduce``.
+
+    A trained model's folder may hold a ``runs/`` folder too (``--report-to tensorboard`` logs
+    into ``runs/<time>/``), but never run files.
+    """
     directory = Path(directory)
-    return (directory / RUNS_DIR).is_dir() or (directory / SUMMARY_FILE).is_file()
+    return (directory / SUMMARY_FILE).is_file() or any((directory / RUNS_DIR).glob("*.json"))
 
 
 class RunStore:

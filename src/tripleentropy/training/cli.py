@@ -108,8 +108,8 @@ def validate_train(args: argparse.Namespace) -> TrainConfig:
     check_output_dir(config.output_dir)
     if holds_comparison(config.output_dir):
         raise UserError(
-            f"--output-dir {config.output_dir} holds a comparison (its runs/ or summary.json, from compare or "
-            "reproduce): choose another --output-dir for the model"
+            f"--output-dir {config.output_dir} holds a comparison (its runs/*.json or summary.json, from compare "
+            "or reproduce): choose another --output-dir for the model"
         )
     resolve_model(config.model)
     return config

@@ -83,3 +83,13 @@ def test_cross_entropy_combination_errors():
         loss_fn(torch.randn(2, 2), torch.randn(2, 3, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="label 2 is out of range for 2 classes"):
         loss_fn(torch.randn(2, 2), torch.randn(2, 4), torch.tensor([0, 2]))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
+def test_small_integer_labels_and_float64_cross_entropy(dtype):
+    torch.manual_seed(0)
+    logits, embeddings = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    out = SupConCrossEntropyLoss(beta=0.5, temperature=0.3)(logits, embeddings, labels.to(dtype))
+    torch.testing.assert_close(out.ce, reference.cross_entropy(logits, labels), rtol=1e-13, atol=0.0)
+    torch.testing.assert_close(out.metric, SupConLoss(0.3)(embeddings, labels))

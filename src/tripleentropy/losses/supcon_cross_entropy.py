@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_classifier_inputs, check_fraction
+from ._checks import check_classifier_inputs, check_fraction, cross_entropy
 from .output import LossOutput
 from .supcon import SupConLoss
 
@@ -53,7 +52,7 @@ class SupConCrossEntropyLoss(nn.Module):
     ) -> LossOutput:
         if mask is not None or embeddings.dim() != 2:
             raise ValueError("SupCon takes one embedding per sentence (N, D) and no token mask")
-        check_classifier_inputs(logits, embeddings, labels)
-        ce = F.cross_entropy(logits.float(), labels)
+        labels = check_classifier_inputs(logits, embeddings, labels)
+        ce = cross_entropy(logits, labels)
         metric = self.supcon(embeddings, labels)
         return LossOutput(self.beta * ce + (1.0 - self.beta) * metric, ce, metric)

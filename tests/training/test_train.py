@@ -100,7 +100,7 @@ def test_early_stopping_keeps_the_best_epoch(tiny_bert, tmp_path):
     assert (tmp_path / "model.safetensors").is_file()
 
 
-def test_authors_padding_pads_every_batch_to_max_length(tiny_bert, monkeypatch):
+def test_authors_padding_pads_every_batch_to_the_longest_example_of_the_sample(tiny_bert, monkeypatch):
     seen = []
     original = TripleEntropyForSequenceClassification.forward
 
@@ -109,12 +109,19 @@ def test_authors_padding_pads_every_batch_to_max_length(tiny_bert, monkeypatch):
         return original(self, input_ids, *args, **kwargs)
 
     monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", forward)
+    sample = sentences(16)
+    longest = max(tokenize_examples(load_pretrained(str(tiny_bert)).tokenizer, sample, 24).lengths)
+    assert longest < 24
     train_model(_config(tiny_bert, epochs=1, max_length=24, softtriple_input="tokens-with-padding"),
-                sentences(16), None, NAMES, progress=False)
-    assert set(seen) == {24}
+                sample, None, NAMES, progress=False)
+    assert set(seen) == {longest}  # as the authors: the whole sample padded to its longest example
     seen.clear()
-    train_model(_config(tiny_bert, epochs=1, max_length=24), sentences(16), None, NAMES, progress=False)
-    assert max(seen) < 24  # dynamic padding otherwise
+    train_model(_config(tiny_bert, epochs=1, max_length=5, softtriple_input="tokens-with-padding"),
+                sample, None, NAMES, progress=False)
+    assert set(seen) == {5}  # ... truncated to max_length first
+    seen.clear()
+    train_model(_config(tiny_bert, epochs=1, max_length=24, group_by_length=False), sample, None, NAMES, progress=False)
+    assert len(set(seen)) > 1 and max(seen) <= longest  # dynamic padding otherwise
 
 
 @pytest.mark.parametrize("loss, settings", [("ce", {}), ("tripleentropy", {"softtriple_input": "cls"})])

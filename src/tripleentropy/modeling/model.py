@@ -40,6 +40,7 @@ def _build_criterion(loss: str, settings: dict[str, Any], num_labels: int, hidde
                 gamma=settings["gamma"],
                 margin=settings["margin"],
                 tau=settings["tau"],
+                center_init=settings["center_init"],
             )
             return TripleEntropyLoss(beta=settings["beta"], softtriple=softtriple)
         if loss == "supcon":
@@ -107,7 +108,8 @@ class TripleEntropyForSequenceClassification(nn.Module):
 
         ``name_or_path`` is ``minilm`` (the bundled all-MiniLM-L6-v2), a local directory, a hub
         id, or a ``PretrainedEncoder`` already loaded (then nothing is read from disk). With a
-        ``seed`` the new head and centers start from the same values every time.
+        ``seed`` the new head, the centers and any encoder weight the checkpoint lacks (e.g. a
+        BERT pooler) start from the same values every time, in any process.
         """
         pretrained = name_or_path if isinstance(name_or_path, PretrainedEncoder) else load_pretrained(name_or_path)
         if int(num_labels) < 1:
@@ -123,7 +125,8 @@ class TripleEntropyForSequenceClassification(nn.Module):
             set_seed(seed)
         model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False, dtype=torch.float32)
         missing, unexpected = model.base_model.load_state_dict(pretrained.state_dict, strict=False)
-        if unexpected or [key for key in missing if "position_ids" not in key]:
+        lacking = set(pretrained.missing_keys)  # initialised above, under the seed
+        if unexpected or [key for key in missing if "position_ids" not in key and key not in lacking]:
             raise UserError(f"the weights of {pretrained.name_or_path} do not fit its configuration")
         return cls(model, loss=loss, **loss_settings)
 

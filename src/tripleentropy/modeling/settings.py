@@ -8,6 +8,7 @@ from ..errors import UserError
 
 LOSSES = ("tripleentropy", "ce", "supcon")
 SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
+CENTER_INITS = ("uniform", "kaiming")
 LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
 LOSS_CONFIG_NAME = "tripleentropy_loss.json"
 
@@ -21,6 +22,7 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
         "centers": 5,
         "tau": 0.2,
         "softtriple_input": "tokens",
+        "center_init": "uniform",
     },
     "supcon": {"beta": 0.9, "temperature": 0.1},
     "ce": {},
@@ -43,4 +45,6 @@ def loss_settings(loss: str, **settings: Any) -> dict[str, Any]:
         raise UserError(
             f"unknown softtriple input {resolved['softtriple_input']!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
         )
+    if loss == "tripleentropy" and resolved["center_init"] not in CENTER_INITS:
+        raise UserError(f"unknown center init {resolved['center_init']!r}; choose one of {', '.join(CENTER_INITS)}")
     return resolved

@@ -93,3 +93,18 @@ def test_small_integer_labels_and_float64_cross_entropy(dtype):
     out = SupConCrossEntropyLoss(beta=0.5, temperature=0.3)(logits, embeddings, labels.to(dtype))
     torch.testing.assert_close(out.ce, reference.cross_entropy(logits, labels), rtol=1e-13, atol=0.0)
     torch.testing.assert_close(out.metric, SupConLoss(0.3)(embeddings, labels))
+
+
+def test_defaults_are_gunel_et_al_s_few_shot_values():
+    from tripleentropy.modeling import loss_settings
+    from tripleentropy.training import TrainConfig
+
+    # (1 - lambda) CE + lambda SCL with lambda 0.9 and temperature 0.3: beta, the CE weight, is 0.1.
+    loss_fn = SupConCrossEntropyLoss()
+    assert (loss_fn.beta, loss_fn.supcon.temperature) == (0.1, 0.3)
+    assert loss_settings("supcon") == {"beta": 0.1, "temperature": 0.3}
+    config = TrainConfig(loss="supcon").validate()
+    assert loss_settings("supcon", **config.loss_kwargs()) == {"beta": 0.1, "temperature": 0.3}
+    logits, embeddings, labels = torch.randn(4, 2), torch.randn(4, 8), torch.tensor([0, 1, 1, 0])
+    out = loss_fn(logits, embeddings, labels)
+    torch.testing.assert_close(out.loss, 0.1 * out.ce + 0.9 * out.metric)

@@ -162,7 +162,9 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
                              "its training set from the other folds (default: 10, the SentEval protocol; refused "
                              "with a test split)")
     parser.add_argument("--max-eval", type=int, default=None, metavar="N",
-                        help="evaluate on a fixed stratified sample of N examples (same for every run) for quick studies")
+                        help="evaluate on a fixed stratified sample of N examples, for quick studies: one sample of "
+                             "the test set shared by every run, or with folds one sample of each fold shared by the "
+                             "runs on that fold")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
     _add_jobs_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

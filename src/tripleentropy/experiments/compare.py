@@ -55,6 +55,7 @@ class Design:
     test: list[Example] | None
     num_folds: int
     max_eval: int | None = None
+    positive_label: str | None = None
 
     def __post_init__(self) -> None:
         self._folds = None if self.test is not None else stratified_folds(
@@ -117,7 +118,8 @@ def design_from_task(
         )
     folds = num_folds or task.num_folds or 10
     suffix = " (validation split)" if eval_split == "validation" else ""
-    return Design(f"task {task.name}{suffix}", list(task.label_names), splits["train"].examples, test, folds, max_eval)
+    return Design(f"task {task.name}{suffix}", list(task.label_names), splits["train"].examples, test, folds, max_eval,
+                  task.positive_label)
 
 
 def design_from_files(
@@ -274,7 +276,7 @@ class ComparisonRun:
             output_dir=None, pretrained=state["pretrained"], progress=False,
         )
         metrics = evaluate_model(result.model, state["pretrained"].tokenizer, evaluation,
-                                 config.eval_batch_size, design.label_names)
+                                 config.eval_batch_size, design.label_names, positive_label=design.positive_label)
         return {
             "metrics": metrics,
             "train_examples": len(train_indices),
@@ -348,7 +350,8 @@ def run_comparison(
         "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(specs) - len(todo)} reused)",
     }
     summary = write_outputs(
-        records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval
+        records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval,
+        eval_folds=design.num_folds if design.uses_folds else None,
     )
     return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

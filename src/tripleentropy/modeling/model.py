@@ -64,7 +64,7 @@ class TripleEntropyForSequenceClassification(nn.Module):
           last-layer state, carrying its sentence's label), ``tokens-with-padding`` (the
           authors' exact behaviour), ``cls`` (first token) or ``mean`` (mean of the tokens).
         - ``supcon``: ``beta * CE + (1 - beta) * SupCon`` on the normalised first-token state
-          (Gunel et al. 2021).
+          (Gunel et al. 2021, whose lambda is ``1 - beta``; default beta 0.1, temperature 0.3).
         - ``ce``: cross-entropy only.
 
     Build it with ``from_encoder`` (a pretrained encoder and a fresh head) or ``from_pretrained``

@@ -12,7 +12,8 @@ CENTER_INITS = ("uniform", "kaiming")
 LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
 LOSS_CONFIG_NAME = "tripleentropy_loss.json"
 
-#: Settings each loss accepts, with their defaults (the authors' TripleEntropy values).
+#: Settings each loss accepts, with their defaults (the authors' TripleEntropy values; Gunel et
+#: al.'s few-shot SupCon values).
 LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "tripleentropy": {
         "beta": 0.4,
@@ -24,7 +25,9 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
         "softtriple_input": "tokens",
         "center_init": "uniform",
     },
-    "supcon": {"beta": 0.9, "temperature": 0.1},
+    # Gunel et al. (ICLR 2021, arXiv:2011.01403) weight SupCon by lambda and CE by 1 - lambda; their
+    # few-shot runs do best with lambda 0.9 and temperature 0.3. beta is the CE weight, 1 - lambda.
+    "supcon": {"beta": 0.1, "temperature": 0.3},
     "ce": {},
 }
 

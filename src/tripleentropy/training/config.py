@@ -47,14 +47,20 @@ class TrainConfig:
         metadata=_flag("tripleentropy (CE + SoftTriple), ce (cross-entropy only) or supcon (CE + SupCon)", choices=LOSSES),
     )
     beta: float | None = field(
-        default=None, metadata=_flag("weight of the cross-entropy term (default 0.4 for tripleentropy, 0.9 for supcon)")
+        default=None,
+        metadata=_flag(
+            "weight of the cross-entropy term; the other term (SoftTriple or SupCon) gets 1 - beta. Default 0.4 "
+            "for tripleentropy (the authors'), 0.1 for supcon (Gunel et al. 2021's few-shot lambda = 1 - beta = 0.9)"
+        ),
     )
     la: float = field(default=8.0, metadata=_flag("SoftTriple lambda: scale of the class similarities"))
     gamma: float = field(default=0.1, metadata=_flag("SoftTriple gamma: temperature of the softmax over a class's centers"))
     margin: float = field(default=0.1, metadata=_flag("SoftTriple margin delta"))
     centers: int = field(default=5, metadata=_flag("SoftTriple centers per class (K)"))
     tau: float = field(default=0.2, metadata=_flag("SoftTriple weight of the regulariser that merges centers"))
-    temperature: float = field(default=0.1, metadata=_flag("SupCon temperature"))
+    temperature: float = field(
+        default=0.3, metadata=_flag("SupCon temperature (0.3: Gunel et al. 2021's few-shot value)")
+    )
     softtriple_input: str = field(
         default="tokens",
         metadata=_flag(

@@ -190,22 +190,30 @@ class TripleEntropyForSequenceClassification(nn.Module):
 
     # ---- saving and loading -------------------------------------------------------------------
 
-    def save_pretrained(self, save_directory: str | Path, tokenizer=None) -> None:
+    def save_pretrained(self, save_directory: str | Path, tokenizer=None, state_dict: dict | None = None) -> None:
         """Write a plain Hugging Face classifier directory plus the loss beside it.
 
         ``AutoModelForSequenceClassification.from_pretrained(dir)`` and ``pipeline(...)`` load
         it without this package; ``tripleentropy_loss.json`` (loss and settings) and
         ``tripleentropy_loss.safetensors`` (the centers) let ``from_pretrained`` restore all.
+        ``state_dict`` (with this module's keys: ``model.*`` and ``criterion.softtriple.centers``)
+        is saved in place of the module's own weights when given.
         """
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
+        centers = self.centers
+        model_state = None
+        if state_dict is not None:
+            model_state = {key[len("model."):]: value for key, value in state_dict.items() if key.startswith("model.")}
+            if centers is not None:
+                centers = state_dict.get("criterion.softtriple.centers", centers)
         with quiet_transformers():
-            self.model.save_pretrained(directory)
+            self.model.save_pretrained(directory, state_dict=model_state)
         if tokenizer is not None:
             tokenizer.save_pretrained(directory)
         settings = {"loss": self.loss_name, "settings": self.loss_settings}
         (directory / LOSS_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
-        tensors = {"centers": self.centers.detach().float().cpu().contiguous()} if self.centers is not None else {}
+        tensors = {"centers": centers.detach().float().cpu().contiguous()} if centers is not None else {}
         save_file(tensors, str(directory / LOSS_WEIGHTS_NAME), metadata={"format": "pt"})
 
     @classmethod

@@ -101,27 +101,27 @@ def test_early_stopping_keeps_the_best_epoch(tiny_bert, tmp_path):
 
 
 def test_authors_padding_pads_every_batch_to_the_longest_example_of_the_sample(tiny_bert, monkeypatch):
-    seen = []
+    seen = []  # (padded width, longest example) of every training batch
     original = TripleEntropyForSequenceClassification.forward
 
-    def forward(self, input_ids, *args, **kwargs):
-        seen.append(input_ids.shape[1])
-        return original(self, input_ids, *args, **kwargs)
+    def forward(self, input_ids, attention_mask=None, *args, **kwargs):
+        seen.append((input_ids.shape[1], int(attention_mask.sum(dim=1).max())))
+        return original(self, input_ids, attention_mask, *args, **kwargs)
 
     monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", forward)
-    sample = sentences(16)
+    sample = sentences(8, words=3) + sentences(8, seed=1, words=9)
     longest = max(tokenize_examples(load_pretrained(str(tiny_bert)).tokenizer, sample, 24).lengths)
     assert longest < 24
     train_model(_config(tiny_bert, epochs=1, max_length=24, softtriple_input="tokens-with-padding"),
                 sample, None, NAMES, progress=False)
-    assert set(seen) == {longest}  # as the authors: the whole sample padded to its longest example
+    assert {width for width, _ in seen} == {longest}  # as the authors: the whole sample padded to its longest
     seen.clear()
     train_model(_config(tiny_bert, epochs=1, max_length=5, softtriple_input="tokens-with-padding"),
                 sample, None, NAMES, progress=False)
-    assert set(seen) == {5}  # ... truncated to max_length first
+    assert {width for width, _ in seen} == {5}  # ... truncated to max_length first
     seen.clear()
-    train_model(_config(tiny_bert, epochs=1, max_length=24, group_by_length=False), sample, None, NAMES, progress=False)
-    assert len(set(seen)) > 1 and max(seen) <= longest  # dynamic padding otherwise
+    train_model(_config(tiny_bert, epochs=1, max_length=24), sample, None, NAMES, progress=False)
+    assert all(width == batch_longest for width, batch_longest in seen)  # otherwise each batch to its own longest
 
 
 @pytest.mark.parametrize("loss, settings", [("ce", {}), ("tripleentropy", {"softtriple_input": "cls"})])

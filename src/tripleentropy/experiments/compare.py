@@ -2,8 +2,9 @@
 
 The paired design: for each training size and seed (or fold), every loss trains on the same
 sampled training set, from the same pretrained weights and the same initial head, and is
-evaluated on the same examples. The data is tokenised once and the pretrained weights are read
-once per invocation; each run copies them.
+evaluated on the same examples. The data is tokenised once per distinct max length and the
+pretrained weights are read once per invocation (and worker process); each run copies them.
+Each run is keyed and recorded with exactly the settings it trains with.
 """
 
 from __future__ import annotations
@@ -144,14 +145,6 @@ def run_settings(config: Any) -> dict[str, Any]:
     if settings.get("beta", 0.0) is None:
         settings["beta"] = loss_settings(config.loss)["beta"]
     return settings
-
-
-def split_settings(config: Any, losses: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The settings shared by every run of ``config``, and those each loss adds (only what that loss reads)."""
-    per_loss = {loss: run_settings(replace(config, loss=loss)) for loss in losses}
-    loss_only = {name for names in _LOSS_FIELDS.values() for name in names}
-    shared = {k: v for k, v in per_loss[losses[0]].items() if k not in loss_only}
-    return shared, {loss: {k: v for k, v in settings.items() if k in loss_only} for loss, settings in per_loss.items()}
 
 
 def check_train_sizes(design: Design, sizes: Sequence[Any], seeds: Sequence[int]) -> None:

@@ -179,6 +179,17 @@ def test_sentence_pair_files(tiny_roberta, tmp_path, capsys):
     assert {record["label"] for record in records} <= set(LABELS)
 
 
+def test_early_stopping_without_validation_data_stops_before_training(tiny_bert, tmp_path, capsys):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    output = tmp_path / "o"
+    args = ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(output),
+            "--early-stopping-patience", "2", "--epochs", "1"]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "--early-stopping-patience needs validation data" in error and "--validation FILE" in error
+    assert not output.exists()  # nothing trained, nothing written
+
+
 @pytest.fixture
 def no_model_loading(monkeypatch):
     """Fails a test that loads a model: its checks must come first."""

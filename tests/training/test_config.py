@@ -62,9 +62,9 @@ def test_a_key_spelled_two_ways_in_a_file_is_refused(tmp_path):
 def test_each_flag_states_its_default_once(command):
     parser = build_parser()._subparsers._group_actions[0].choices[command]
     helps = {action.option_strings[0]: action.help for action in parser._actions if action.option_strings}
-    assert "default 0.4 for tripleentropy" in helps["--beta"]
+    assert "0.4 for tripleentropy" in helps["--beta"]
     for flag, help_text in helps.items():
-        assert (help_text or "").replace("%(default)s", "").count("default") <= 1, (flag, help_text)
+        assert (help_text or "").replace("%(default)s", "").lower().count("default") <= 1, (flag, help_text)
 
 
 def test_every_field_but_data_columns_is_a_flag():

@@ -33,7 +33,8 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "training settings",
         "the flags of `tripleentropy train`, shared by all losses; give LOSS=VALUE[,LOSS=VALUE] "
-        "to set one per loss, e.g. --lr ce=5e-5,tripleentropy=1e-4",
+        "to set one per loss, e.g. --lr ce=5e-5,tripleentropy=1e-4 (each loss's runs train, are keyed "
+        "and are recorded with their own values; --model is the same for all)",
     )
     for item in fields(TrainConfig):
         if item.name in _COMPARE_OWNS or not item.metadata.get("cli", True):
@@ -161,10 +162,13 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, default=5, metavar="N",
                         help="seeds per size: each draws its own training sample and initial head (default: 5)")
     parser.add_argument("--folds", type=int, default=None, metavar="K",
-                        help="folds for data without a test split; seed i evaluates on fold i mod K "
-                             "(default: 10, the SentEval protocol)")
+                        help="folds for data without a test split; seed i evaluates on fold i mod K and samples "
+                             "its training set from the other folds (default: 10, the SentEval protocol; refused "
+                             "with a test split)")
     parser.add_argument("--max-eval", type=int, default=None, metavar="N",
-                        help="evaluate on a fixed stratified sample of N examples (same for every run) for quick studies")
+                        help="evaluate on a fixed stratified sample of N examples, for quick studies: one sample of "
+                             "the test set shared by every run, or with folds one sample of each fold shared by the "
+                             "runs on that fold")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
     _add_jobs_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -215,6 +219,8 @@ def validate_compare(args: argparse.Namespace) -> CompareRequest:
     if args.task:
         get_task(args.task)
     configs = configs_from_args(args, losses)
+    if any(config.early_stopping_patience for config in configs.values()):
+        raise UserError("compare has no validation data to stop early on: set early_stopping_patience to 0 in --config")
     _check_comparison_dir(args.output_dir)
     resolve_model(configs[losses[0]].model)
     return CompareRequest(losses, sizes, jobs, configs)

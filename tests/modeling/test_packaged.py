@@ -270,8 +270,8 @@ def test_models_command_and_train_with_the_shortcut(fake_mpnet, tmp_path, capsys
     with train.open("w", newline="") as handle:
         csv.writer(handle).writerows([["text", "label"]] + [[e.text, ["neg", "pos"][e.label]] for e in sentences(32)])
     out = tmp_path / "model"
-    assert main(["train", "--model", "mpnet", "--train", str(train), "--output-dir", str(out), "--epochs", "1",
-                 "--batch-size", "8"]) == 0
+    (tmp_path / "run.yaml").write_text("model: mpnet\nepochs: 1\nbatch_size: 8\n")
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--train", str(train), "--output-dir", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["model_type"] == "mpnet"
     capsys.readouterr()
     (tmp_path / "input.txt").write_text("the film was good\nthe plot was awful\n")

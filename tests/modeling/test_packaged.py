@@ -24,6 +24,7 @@ from tripleentropy.errors import UserError
 from tripleentropy.modeling import PACKAGED_MODELS, load_pretrained, model_status, packaged, resolve_model
 from tripleentropy.modeling.packaged import (
     ASSEMBLED_MARKER,
+    PackageDirectory,
     SplitZip,
     ZipPart,
     assemble_split_zip,
@@ -212,6 +213,16 @@ def test_a_missing_part_names_it_and_the_install_command(fake_mpnet, tmp_path, c
     assert main(["train", "--model", "mpnet", "--train", str(train), "--output-dir", str(tmp_path / "out")]) == 2
     assert "make mpnet" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() and fake_mpnet.cache_entries() == []
+
+
+def test_a_missing_minilm_package_is_reported(monkeypatch, capsys):
+    absent = dataclasses.replace(PACKAGED_MODELS["minilm"], source=PackageDirectory("no-such-minilm-package", "model"))
+    monkeypatch.setitem(PACKAGED_MODELS, "minilm", absent)
+    with pytest.raises(UserError, match="the package no-such-minilm-package is missing.*make setup"):
+        resolve_model("minilm")
+    assert main(["models", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["shortcut"], row["installed"], row["ready"], row["disk_bytes"]) == ("minilm", False, False, 0)
 
 
 def test_a_part_of_another_version_is_refused(fake_mpnet):

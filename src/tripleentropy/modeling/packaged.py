@@ -32,7 +32,7 @@ from ..errors import UserError
 
 #: Written last into an assembled model directory: it names the archive the directory came from.
 ASSEMBLED_MARKER = ".tripleentropy-assembled.json"
-#: Prefix and suffix of the temporary directory an assembly works in, beside its destination.
+#: Suffix of the hidden temporary directory an assembly works in, beside its destination.
 PARTIAL_SUFFIX = ".partial"
 _CHUNK = 1 << 20
 
@@ -367,16 +367,18 @@ def model_status(shortcut: str, cache_dir: Path | None = None) -> ModelStatus:
     """Where a packaged model stands, without assembling or changing anything."""
     model = PACKAGED_MODELS[shortcut]
     source = model.source
-    try:
-        if isinstance(source, PackageDirectory):
+    if isinstance(source, PackageDirectory):
+        try:
             path = _installed_file(model, source.distribution, source.path, None)
-            return ModelStatus(True, True, path, _tree_bytes(path))
-        parts = _part_files(model, source)
+        except UserError as error:
+            return ModelStatus(False, False, None, 0, str(error))
+        return ModelStatus(True, True, path, _tree_bytes(path))
+    try:
+        parts, problem = _part_files(model, source), None
     except UserError as error:
-        installed, parts, problem = False, [], str(error)
-    else:
-        installed, problem = True, None
+        parts, problem = [], str(error)
     target = assembled_dir(source, cache_dir)
-    ready = installed and _is_assembled(target, source)
-    disk = sum(_tree_bytes(path) for path in parts) + (_tree_bytes(target) if _is_assembled(target, source) else 0)
-    return ModelStatus(installed, ready, target if ready else None, disk, problem, partial_assemblies(target))
+    assembled = _is_assembled(target, source)
+    ready = problem is None and assembled
+    disk = sum(_tree_bytes(path) for path in parts) + (_tree_bytes(target) if assembled else 0)
+    return ModelStatus(problem is None, ready, target if ready else None, disk, problem, partial_assemblies(target))

@@ -115,6 +115,13 @@ def test_first_use_assembles_once_then_loads(fake_mpnet, tiny_mpnet, monkeypatch
     assert resolve_model("mpnet") == str(path)
     assert load_pretrained("mpnet").config.model_type == "mpnet"
 
+    # The assembled copy no longer needs the packages.
+    shutil.rmtree(fake_mpnet.site / "tiny_mpnet_part_001-0.0.1.dist-info")
+    importlib.invalidate_caches()
+    status = model_status("mpnet")
+    assert status.ready and not status.installed and status.problem is None
+    assert resolve_model("mpnet") == str(path)
+
 
 def test_interrupted_assembly_leaves_nothing_and_a_retry_works(fake_mpnet, monkeypatch):
     original = zipfile.ZipFile.extract
@@ -207,6 +214,7 @@ def test_a_missing_part_names_it_and_the_install_command(fake_mpnet, tmp_path, c
     assert "make mpnet" in message and "--no-deps " + " ".join(f"tiny-mpnet-part-00{i}==0.0.1" for i in range(1, 5)) in message
     status = model_status("mpnet")
     assert not status.installed and not status.ready and status.problem == message
+    assert status.disk_bytes == sum(part.size for index, part in enumerate(fake_mpnet.split.parts) if index != 2)
 
     train = tmp_path / "train.csv"
     train.write_text("text,label\ngood,pos\nbad,neg\n")

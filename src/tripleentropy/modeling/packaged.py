@@ -168,10 +168,11 @@ def assembled_dir(split: SplitZip, cache_dir: Path | None = None) -> Path:
 @dataclass
 class ModelStatus:
     """Where a packaged model stands: ``installed`` (its packages are present, in the right
-    version), ``ready`` (``path`` loads as it is; a split archive is assembled), ``disk_bytes``
-    (what its files take now: the package's model directory, or the parts and the assembled
-    copy), ``problem`` (why it is not installed, with the command that fixes it) and
-    ``leftovers`` (temporary directories of interrupted assemblies, never removed by this code)."""
+    version), ``ready`` (``path`` loads as it is: the package's directory, or a split archive's
+    assembled copy, which loads even once its packages are gone), ``disk_bytes`` (what its files
+    take now: the package's model directory, or the parts present and the assembled copy),
+    ``problem`` (why it is not ready, with the command that fixes it) and ``leftovers``
+    (temporary directories of interrupted assemblies, never removed by this code)."""
 
     installed: bool
     ready: bool
@@ -374,11 +375,26 @@ def model_status(shortcut: str, cache_dir: Path | None = None) -> ModelStatus:
             return ModelStatus(False, False, None, 0, str(error))
         return ModelStatus(True, True, path, _tree_bytes(path))
     try:
-        parts, problem = _part_files(model, source), None
+        _part_files(model, source)
+        problem = None
     except UserError as error:
-        parts, problem = [], str(error)
+        problem = str(error)
     target = assembled_dir(source, cache_dir)
-    assembled = _is_assembled(target, source)
-    ready = problem is None and assembled
-    disk = sum(_tree_bytes(path) for path in parts) + (_tree_bytes(target) if assembled else 0)
-    return ModelStatus(problem is None, ready, target if ready else None, disk, problem, partial_assemblies(target))
+    # Once assembled, the copy loads without the packages (as packaged_model_path does).
+    ready = _is_assembled(target, source)
+    disk = sum(_tree_bytes(path) for path in _present_part_files(source)) + (_tree_bytes(target) if ready else 0)
+    return ModelStatus(problem is None, ready, target if ready else None, disk, None if ready else problem,
+                       partial_assemblies(target))
+
+
+def _present_part_files(split: SplitZip) -> list[Path]:
+    """The part files that are installed, whatever their version: what the parts take on disk."""
+    present = []
+    for part in split.parts:
+        try:
+            path = Path(str(importlib.metadata.distribution(part.distribution).locate_file(part.file)))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if path.is_file():
+            present.append(path)
+    return present

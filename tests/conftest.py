@@ -5,7 +5,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from tests.tiny_models import make_tiny_bert, make_tiny_roberta  # noqa: E402
+from tests.tiny_models import make_tiny_bert, make_tiny_mpnet, make_tiny_roberta  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +18,12 @@ def tiny_bert(tmp_path_factory):
 def tiny_roberta(tmp_path_factory):
     """A tiny random RoBERTa with a local byte-level BPE tokenizer, on disk."""
     return make_tiny_roberta(tmp_path_factory.mktemp("tiny-roberta"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory):
+    """A tiny random MPNet with a local WordPiece tokenizer (MPNetTokenizerFast), on disk."""
+    return make_tiny_mpnet(tmp_path_factory.mktemp("tiny-mpnet"))
 
 
 @pytest.fixture(scope="session")

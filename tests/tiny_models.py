@@ -1,4 +1,4 @@
-"""Tiny random BERT and RoBERTa classifiers with tokenizers made locally (no download)."""
+"""Tiny random BERT, RoBERTa and MPNet classifiers with tokenizers made locally (no download)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from pathlib import Path
 
 import torch
 
-from transformers import BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel, RobertaTokenizerFast
+from transformers import (
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    MPNetConfig,
+    MPNetModel,
+    MPNetTokenizerFast,
+    RobertaConfig,
+    RobertaModel,
+    RobertaTokenizerFast,
+)
 
 from tripleentropy.data import Example
 
@@ -88,5 +98,21 @@ def make_tiny_roberta(directory: Path, dropout: float = 0.1) -> Path:
         **{**_sizes(), "max_position_embeddings": 80},
     )
     RobertaModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def make_tiny_mpnet(directory: Path, dropout: float = 0.1) -> Path:
+    """MPNet as all-mpnet-base-v2 has it: a lower-cased WordPiece vocabulary with <s> </s> <pad>
+    specials, positions offset past the padding index, no token type ids."""
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = ["<s>", "<pad>", "</s>", "<unk>", "[UNK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz", "<mask>"]
+    tokenizer = MPNetTokenizerFast(vocab={token: index for index, token in enumerate(vocab)}, do_lower_case=True)
+    config = MPNetConfig(
+        vocab_size=len(vocab), hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=0, eos_token_id=2,
+        **{**_sizes(), "max_position_embeddings": 80},
+    )
+    MPNetModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -11,6 +11,7 @@ from . import __version__
 from .data import cli as data_cli
 from .errors import UserError
 from .experiments import cli as experiments_cli
+from .modeling import cli as modeling_cli
 from .training import cli as training_cli
 
 # Each entry adds one subcommand: register(subparsers) creates its parser and sets ``handler``
@@ -18,6 +19,7 @@ from .training import cli as training_cli
 # expensive work, ``validate`` (the checks the handler makes first, before any of that work).
 _COMMANDS: list = [
     data_cli.register,
+    modeling_cli.register,
     training_cli.register_train,
     training_cli.register_evaluate,
     training_cli.register_predict,

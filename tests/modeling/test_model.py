@@ -23,9 +23,9 @@ def _batch(directory, examples):
     return make_collator(tokenizer)(list(tokenize_examples(tokenizer, examples, 32)))
 
 
-@pytest.fixture(params=["bert", "roberta"])
-def encoder_dir(request, tiny_bert, tiny_roberta):
-    return tiny_bert if request.param == "bert" else tiny_roberta
+@pytest.fixture(params=["bert", "roberta", "mpnet"])
+def encoder_dir(request):
+    return request.getfixturevalue(f"tiny_{request.param}")
 
 
 @pytest.mark.parametrize(

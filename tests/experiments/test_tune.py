@@ -88,6 +88,14 @@ def test_help_lists_every_search_space():
             assert " ".join(item.describe().split()) in text
 
 
+def test_the_readme_table_is_the_search_space_table():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for label, space in [("every method", SHARED_SPACE), *METHOD_SPACES.items()]:
+        rows = [f"| {label} | `{d.name}` | {d.range_text()} | {d.covers} |" for d in space]
+        for row in rows or [f"| {label} | (nothing of its own) | | |"]:
+            assert row in readme
+
+
 class RecordingTrial:
     """The two calls a reporter makes on an Optuna trial, recorded; prunes when told to."""
 

@@ -45,6 +45,8 @@ class Design:
     With a ``test`` set every run evaluates on it and trains on a sample of ``pool``; without
     one, ``pool`` is split into ``num_folds`` stratified folds and run ``seed`` uses fold
     ``seed % num_folds`` for evaluation and samples its training set from the other folds.
+    ``validation`` is a task's validation split when the runs do not evaluate on it: settings
+    may be chosen there (``compare --tune``); no run of the grid sees it.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Design:
     test: list[Example] | None
     num_folds: int
     max_eval: int | None = None
+    validation: list[Example] | None = None
 
     def __post_init__(self) -> None:
         self._folds = None if self.test is not None else stratified_folds(
@@ -108,9 +111,11 @@ def design_from_task(
     if eval_split == "validation" and "validation" not in splits:
         raise UserError(f"{task.name} has no validation split; choose settings on SST2 or SST5, or on your own files")
     test = splits[eval_split].examples if eval_split in splits else None
+    validation = splits["validation"].examples if eval_split == "test" and "validation" in splits else None
     folds = num_folds or task.num_folds or 10
     suffix = " (validation split)" if eval_split == "validation" else ""
-    return Design(f"task {task.name}{suffix}", list(task.label_names), splits["train"].examples, test, folds, max_eval)
+    return Design(f"task {task.name}{suffix}", list(task.label_names), splits["train"].examples, test, folds, max_eval,
+                  validation)
 
 
 def design_from_files(
@@ -203,13 +208,17 @@ class ComparisonRun:
 
     The pretrained weights are read and the data tokenised on the first call, once per process;
     the object pickles without that state, so worker processes each prepare their own.
+    ``cell_settings[(loss, train_size, fold)]`` overrides settings of that loss in that cell
+    (the settings ``compare --tune`` chose there).
     """
 
-    def __init__(self, design: Design, configs: Mapping[str, Any], model_name: str, pretrained: Any = None):
+    def __init__(self, design: Design, configs: Mapping[str, Any], model_name: str, pretrained: Any = None,
+                 cell_settings: Mapping[tuple, Mapping[str, Any]] | None = None):
         self.design = design
         self.configs = dict(configs)
         self.model_name = model_name
         self.pretrained = pretrained
+        self.cell_settings = dict(cell_settings or {})
         self.state: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -235,7 +244,8 @@ class ComparisonRun:
         if spec.train_size != "full":
             train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
         evaluation = (state["test"] if spec.fold is None else state["pool"]).subset(eval_indices)
-        config = replace(self.configs[spec.loss], loss=spec.loss, seed=spec.seed, train_size=None)
+        tuned = self.cell_settings.get((spec.loss, spec.train_size, spec.fold), {})
+        config = replace(self.configs[spec.loss], **tuned, loss=spec.loss, seed=spec.seed, train_size=None)
         result = train_model(
             config, state["pool"].subset(train_indices), label_names=design.label_names,
             output_dir=None, pretrained=state["pretrained"], progress=False,
@@ -265,6 +275,8 @@ def run_comparison(
     progress: bool = True,
     pretrained: Any = None,
     jobs: int | str = 1,
+    cell_settings: Mapping[tuple, Mapping[str, Any]] | None = None,
+    tuning: Mapping[str, Any] | None = None,
     shard: tuple[int, int] | None = None,
     report_only: bool = False,
 ) -> CompareResult:
@@ -272,6 +284,9 @@ def run_comparison(
 
     ``configs[loss]`` is the ``TrainConfig`` of each loss (identical but for loss settings).
     ``jobs`` runs that many worker processes side by side (see :func:`resolve_jobs`).
+    ``cell_settings[(loss, train_size, fold)]`` (from ``compare --tune``) overrides that loss's
+    settings in that cell; a loss without an entry for a cell has no run there yet (its tuning
+    is not finished). ``tuning`` describes the tuning for the report and ``summary.json``.
     ``shard=(i, n)`` runs only the i-th (1-based) of n disjoint parts of the grid: cell number c
     (one training size and seed, every loss) belongs to part ``c % n + 1``. ``report_only``
     trains nothing. Either way the summary covers every run of the grid already stored, by any
@@ -292,13 +307,19 @@ def run_comparison(
     loss_settings = {loss: split_settings(configs[loss], [loss])[1][loss] for loss in losses}
     specs: list[RunSpec] = []
     mine: list[RunSpec] = []
-    cell_number = 0
+    untuned = cell_number = 0
     for size in sizes:
         for seed in seeds:
             fold = design.fold_of(seed)
+            cell_losses, cell_loss_settings = list(losses), loss_settings
+            if cell_settings is not None:
+                cell_losses = [loss for loss in losses if (loss, size, fold) in cell_settings]
+                untuned += len(losses) - len(cell_losses)
+                cell_loss_settings = {loss: {**loss_settings[loss], **cell_settings[(loss, size, fold)]}
+                                      for loss in cell_losses}
             cell = make_grid(
-                losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
-                settings=shared, loss_settings=loss_settings, folds=None if fold is None else [fold],
+                cell_losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
+                settings=shared, loss_settings=cell_loss_settings, folds=None if fold is None else [fold],
             )
             if shard is None or cell_number % shard[1] == shard[0] - 1:
                 mine += cell
@@ -306,7 +327,7 @@ def run_comparison(
             cell_number += 1
     store = RunStore(output_dir)
     todo = [] if report_only else [spec for spec in mine if store.load(spec.key) is None]
-    run = ComparisonRun(design, configs, model_name, pretrained)
+    run = ComparisonRun(design, configs, model_name, pretrained, cell_settings)
     if todo and progress:
         part = "" if shard is None else f" (part {shard[0]} of {shard[1]}: {len(mine)} runs)"
         print(f"{design.name}: {len(specs)} runs{part}, {len(mine) - len(todo)} already done", file=sys.stderr)
@@ -315,9 +336,11 @@ def run_comparison(
         run_grid(mine, store, run, progress=progress, jobs=workers)
     records = [record for record in (store.load(spec.key) for spec in specs) if record is not None]
     notes = []
-    if len(records) < len(specs):
-        notes.append(f"{len(records)} of the grid's {len(specs)} runs are stored: the statistics cover those (the "
-                     "other parts of the grid, or an interrupted invocation, have the rest)")
+    if len(records) < len(specs) + untuned:
+        notes.append(f"{len(records)} of the grid's {len(specs) + untuned} runs are stored: the statistics cover "
+                     "those (the other parts of the grid, or an interrupted invocation, have the rest)")
+    if untuned:
+        notes.append(f"{untuned} runs wait for their method's tuning to finish (`compare --tune`)")
     seconds = time.perf_counter() - started
     context = {
         "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
@@ -336,7 +359,7 @@ def run_comparison(
         context["part of the grid"] = f"{shard[0]} of {shard[1]} (`--shard {shard[0]}/{shard[1]}`)"
     summary = write_outputs(
         records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval,
-        notes=notes,
+        notes=notes, tuning=tuning,
     )
     return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

@@ -61,15 +61,17 @@ class Dimension:
             return False
         return self.low <= value <= self.high and math.isfinite(value)
 
-    def describe(self) -> str:
-        """One line, e.g. ``lr: log-uniform in [1e-05, 0.001]``."""
+    def range_text(self) -> str:
+        """Where the values come from, e.g. ``log-uniform in [1e-05, 0.001]``."""
         if self.kind == "categorical":
-            text = f"one of {', '.join(str(choice) for choice in self.choices)}"
-        else:
-            scale = "log-uniform" if self.log else "uniform"
-            kind = " integer" if self.kind == "int" else ""
-            text = f"{scale}{kind} in [{_number(self.low)}, {_number(self.high)}]"
-        return f"{self.name}: {text}" + (f" ({self.covers})" if self.covers else "")
+            return f"one of {', '.join(str(choice) for choice in self.choices)}"
+        scale = "log-uniform" if self.log else "uniform"
+        kind = " integer" if self.kind == "int" else ""
+        return f"{scale}{kind} in [{_number(self.low)}, {_number(self.high)}]"
+
+    def describe(self) -> str:
+        """One line, e.g. ``lr: log-uniform in [1e-05, 0.001] (the paper's 1e-5, ...)``."""
+        return f"{self.name}: {self.range_text()}" + (f" ({self.covers})" if self.covers else "")
 
 
 def _number(value: float | None) -> str:

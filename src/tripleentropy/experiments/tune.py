@@ -37,7 +37,7 @@ from transformers import TrainerCallback
 
 from ..data import Example, sample_train, stratified_folds
 from ..errors import UserError
-from .compare import _sample_indices, split_settings
+from .compare import Design, _sample_indices, split_settings
 from .search_space import Dimension, search_space
 from .store import canonical_json, fingerprint_examples, run_key, write_bytes_atomic, write_json_atomic
 
@@ -164,6 +164,21 @@ class TuningData:
             + [(e.text, e.text_pair, e.label) for e in (self.validation or [])]
             + [(f"inner_folds={self.inner_folds if self.uses_inner_folds else 0};max_eval={self.max_eval}", None, -1)]
         )
+
+
+def tuning_data_for_design(design: Design, fold: int | None, inner_folds: int) -> TuningData:
+    """The tuning data of one cell of a comparison: never an example any of its runs evaluates on.
+
+    With a test split: the design's training pool, validated on the task's validation split when
+    it has one (and the runs do not evaluate on it), else on inner folds of the pool. With folds:
+    the training part of outer fold ``fold``, validated on inner folds of it.
+    """
+    if fold is None:
+        return TuningData(f"{design.name} training data", design.label_names, list(design.pool), design.validation,
+                          inner_folds, design.max_eval)
+    train_indices, _ = design.split(fold)
+    pool = [design.pool[index] for index in train_indices]
+    return TuningData(f"{design.name} outside fold {fold}", design.label_names, pool, None, inner_folds, design.max_eval)
 
 
 class SurplusTrial(Exception):
@@ -441,6 +456,8 @@ def run_trials(study: Any, objective: Callable[[Any], float], n_trials: int, *, 
 
     ran = 0
     finished, running, trials = _counts(study)
+    if finished >= n_trials:
+        return ran
     with tqdm(total=n_trials, initial=min(finished, n_trials), unit="trial", desc=description or study.study_name,
               file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
         while True:
@@ -634,3 +651,96 @@ def tuned_space(method: str, fixed: Sequence[str]) -> list[Dimension]:
         raise UserError(f"nothing to tune for {method}: every setting of its search space is fixed by a flag or "
                         "--config; leave at least one of them to the search")
     return space
+
+
+@dataclass
+class ComparisonTuning:
+    """What ``compare --tune`` chose: per (method, training size, fold) the tuned settings of the
+    runs of that cell, and ``summary`` (budget, validation data, each study's choice) for the
+    report and ``summary.json``. Cells whose study has not finished are absent from ``settings``."""
+
+    settings: dict[tuple[str, int | str, int | None], dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def tune_comparison(
+    design: Design,
+    configs: Mapping[str, Any],
+    fixed: Mapping[str, Sequence[str]],
+    train_sizes: Sequence[int | str],
+    seeds: Sequence[int],
+    options: TuneOptions,
+    output_dir: str | os.PathLike,
+    storage_url: str | None = None,
+    *,
+    pretrained: Any = None,
+    progress: bool = True,
+    report_only: bool = False,
+) -> ComparisonTuning:
+    """Tune every method of a comparison with the same budget on the same validation data.
+
+    One study per method, training size and outer fold (one fold, ``None``, with a test split),
+    on :func:`tuning_data_for_design`'s data: never an example the cell's runs evaluate on. Every
+    process working on the grid (``--jobs``, shards, machines sharing ``storage_url``) takes part in
+    every study: each first runs trials of every study while budget is left, then waits for the
+    studies to finish. With ``report_only`` nothing is trained: finished studies are read.
+    Studies live in ``storage_url`` (default ``DIR/tune/study.db``); each study's ``best.yaml``,
+    ``trials.csv`` and plots go to ``DIR/tune/NAME/``.
+    """
+    methods = list(configs)
+    tune_dir = Path(output_dir) / "tune"
+    url = storage_url or default_storage(tune_dir)
+    folds = list(dict.fromkeys(design.fold_of(seed) for seed in seeds))
+    cells, state_of = [], {}
+    for size in train_sizes:
+        for fold in folds:
+            data = tuning_data_for_design(design, fold, options.inner_folds)
+            data.check_size(size, options.tune_seeds)
+            for method in methods:
+                space = tuned_space(method, fixed.get(method, ()))
+                identity = study_identity(method, size, fold, data, configs[method], space, options)
+                cells.append((method, size, fold, data, space, identity, study_name(method, size, fold, identity)))
+    storage = open_storage(url, options.heartbeat)
+    if not report_only:
+        studies = {}
+        for method, size, fold, data, space, identity, name in cells:
+            studies[name] = create_study(storage, name, identity, options)
+        rounds = (False, True)  # first every study while budget is left, then wait for each to finish
+        for wait in rounds:
+            for method, size, fold, data, space, identity, name in cells:
+                state = state_of.setdefault((size, fold), {})
+                objective = TuningObjective(data, configs[method], space, size, options, pretrained, state)
+                label = f"tune {method} size {size}" + ("" if fold is None else f" fold {fold}")
+                run_trials(studies[name], objective, options.n_trials, sampler_seed=options.sampler_seed, wait=wait,
+                           progress=progress, description=label)
+                pretrained = objective.pretrained if objective.pretrained is not None else pretrained
+    chosen: dict[tuple[str, int | str, int | None], dict[str, Any]] = {}
+    entries = []
+    for method, size, fold, data, space, identity, name in cells:
+        study = load_study(storage, name, options)
+        entry = {"method": method, "train_size": size, "fold": fold, "study": name, "validation": data.describe(),
+                 "tuning_data_fingerprint": data.fingerprint()}
+        if study is None or finished_trials(study) < options.n_trials:
+            entry["finished"] = 0 if study is None else finished_trials(study)
+            entries.append(entry)
+            continue
+        context = {"data": data.describe(), "storage": _safe_url(url)}
+        outputs = write_study_outputs(study, tune_dir / name, configs[method], method, size, options.n_trials, context)
+        tuned = {dimension.name for dimension in space}
+        chosen[(method, size, fold)] = {key: value for key, value in outputs["settings"].items() if key in tuned}
+        entry.update({key: outputs[key] for key in ("finished", "trials", "best_trial", "best_accuracy",
+                                                      "best_accuracies")})
+        entry["chosen"] = chosen[(method, size, fold)]
+        entries.append(entry)
+    summary = {
+        "budget": options.n_trials,
+        "tune_seeds": options.tune_seeds,
+        "reports_per_run": options.reports_per_run,
+        "pruner": options.pruner,
+        "sampler_seed": options.sampler_seed,
+        "storage": _safe_url(url),
+        "search_spaces": {method: [d.describe() for d in tuned_space(method, fixed.get(method, ()))] for method in methods},
+        "fixed": {method: [d.name for d in search_space(method) if d.name in fixed.get(method, ())] for method in methods},
+        "studies": entries,
+    }
+    return ComparisonTuning(chosen, summary)

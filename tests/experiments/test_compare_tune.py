@@ -141,4 +141,4 @@ def test_bad_tuning_flags_exit_2_before_training(files, tiny_bert, tmp_path, cap
     assert main(compare_args(files, tiny_bert, tmp_path / "bad", *extra)) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
-    assert calls == []
+    assert calls == [] and not (tmp_path / "bad").exists()

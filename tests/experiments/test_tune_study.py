@@ -34,7 +34,7 @@ STUDY_SCRIPT = textwrap.dedent(
         return -x * x
 
 
-    run_trials(study, objective, n_trials, sampler_seed=0, progress=False)
+    run_trials(study, objective, options, progress=False)
     """
 )
 
@@ -122,8 +122,7 @@ def test_the_same_seed_proposes_the_same_trials_and_another_seed_other_ones(tmp_
     def proposals(name: str, seed: int) -> list[float]:
         options = TuneOptions(n_trials=12, pruner="none", sampler_seed=seed)
         study = create_study(open_storage(f"sqlite:///{tmp_path / name}", 60), "s", {}, options)
-        run_trials(study, lambda trial: -abs(trial.suggest_float("x", -1.0, 1.0) - 0.3), 12, sampler_seed=seed,
-                   progress=False)
+        run_trials(study, lambda trial: -abs(trial.suggest_float("x", -1.0, 1.0) - 0.3), options, progress=False)
         return [trial.params["x"] for trial in study.get_trials()]
 
     first = proposals("a.db", 3)

@@ -130,5 +130,8 @@ def format_search_spaces(methods: Sequence[str] | None = None) -> str:
     lines = ["every method:", *(f"  {dimension.describe()}" for dimension in SHARED_SPACE)]
     for method in methods or known_methods():
         own = METHOD_SPACES[method]
-        lines += [f"{method}:", *(f"  {dimension.describe()}" for dimension in own)] if own else [f"{method}: nothing of its own"]
+        if own:
+            lines += [f"{method}:", *(f"  {dimension.describe()}" for dimension in own)]
+        else:
+            lines.append(f"{method}: nothing of its own")
     return "\n".join(lines)

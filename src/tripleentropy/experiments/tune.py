@@ -27,7 +27,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
-from ..data import Example, sample_train, stratified_folds
+from ..data import Example, stratified_folds
 from ..errors import UserError
 from .compare import Design, _sample_indices, split_settings
 from .search_space import Dimension, search_space
@@ -129,9 +128,12 @@ class TuningData:
         return self.validation is None
 
     def describe(self) -> str:
+        cap = "" if self.max_eval is None else f"capped at {self.max_eval} (one fixed stratified sample)"
         if self.uses_inner_folds:
-            return f"{self.name}: {len(self.pool)} examples, validated on stratified inner folds ({self.inner_folds})"
-        return f"{self.name}: {len(self.pool)} training examples, {len(self.validation)} validation examples"
+            cap = f", each {cap}" if cap else ""
+            return f"{self.name}: {len(self.pool)} examples, validated on {self.inner_folds} stratified inner folds{cap}"
+        cap = f", {cap}" if cap else ""
+        return f"{self.name}: {len(self.pool)} training examples, {len(self.validation)} validation examples{cap}"
 
     def split(self, index: int) -> tuple[list[int], list[int], bool]:
         """Tuning seed ``index``'s training indices into ``pool``, its validation indices, and
@@ -426,10 +428,10 @@ def _fail_stale_trials(study: Any) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def run_trials(study: Any, objective: Callable[[Any], float], n_trials: int, *, sampler_seed: int, wait: bool = True,
-               progress: bool = True, poll_seconds: float | None = None, description: str | None = None) -> int:
-    """Run trials of ``study`` until it holds ``n_trials`` finished (complete or pruned) trials,
-    counted over every process that shares its storage. Returns the trials run here.
+def run_trials(study: Any, objective: Callable[[Any], float], options: TuneOptions, *, wait: bool = True,
+               progress: bool = True, description: str | None = None) -> int:
+    """Run trials of ``study`` until it holds ``options.n_trials`` finished (complete or pruned)
+    trials, counted over every process that shares its storage. Returns the trials run here.
 
     Before each trial a process counts the finished trials and those running elsewhere; once
     they take the whole budget it starts no more, and (with ``wait``) waits for the running
@@ -442,8 +444,8 @@ def run_trials(study: Any, objective: Callable[[Any], float], n_trials: int, *, 
     """
     from optuna.trial import TrialState
 
-    heartbeat = study._storage.get_heartbeat_interval() or 1
-    poll_seconds = poll_seconds if poll_seconds is not None else min(5.0, heartbeat / 2)
+    n_trials = options.n_trials
+    poll_seconds = min(5.0, options.heartbeat / 2)
 
     def guarded(trial: Any) -> float:
         finished, _, trials = _counts(study)
@@ -451,7 +453,7 @@ def run_trials(study: Any, objective: Callable[[Any], float], n_trials: int, *, 
         if finished + ahead >= n_trials:
             trial.set_user_attr("surplus", True)
             raise SurplusTrial(f"the study's {n_trials} trials were all started by other processes")
-        study.sampler = _sampler(sampler_seed, trial.number)
+        study.sampler = _sampler(options.sampler_seed, trial.number)
         return objective(trial)
 
     ran = 0
@@ -540,7 +542,7 @@ def write_plots(study: Any, output_dir: Path) -> list[str]:
     parameter importances (PED-ANOVA), as PNG. Returns the files written."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    matplotlib.use("Agg", force=False)  # Optuna draws with pyplot: off screen, no display needed
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as optuna_plots
 
@@ -612,10 +614,6 @@ def write_study_outputs(study: Any, output_dir: str | os.PathLike, base_config: 
     return summary
 
 
-def now_utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
 # ---- one study, and the studies of a comparison --------------------------------------------
 
 
@@ -638,8 +636,7 @@ def tune(data: TuningData, base_config: Any, method: str, train_size: int | str,
     storage = open_storage(storage_url, options.heartbeat)
     study = create_study(storage, name, identity, options)
     objective = TuningObjective(data, base_config, space, train_size, options, pretrained)
-    run_trials(study, objective, options.n_trials, sampler_seed=options.sampler_seed, progress=progress,
-               description=f"tune {method}")
+    run_trials(study, objective, options, progress=progress, description=f"tune {method}")
     context = {"data": data.describe(), "storage": _safe_url(storage_url), **(context or {})}
     return write_study_outputs(study, output_dir, base_config, method, train_size, options.n_trials, context)
 
@@ -689,7 +686,6 @@ def tune_comparison(
     """
     methods = list(configs)
     tune_dir = Path(output_dir) / "tune"
-    url = storage_url or default_storage(tune_dir)
     folds = list(dict.fromkeys(design.fold_of(seed) for seed in seeds))
     cells, state_of = [], {}
     for size in train_sizes:
@@ -700,6 +696,7 @@ def tune_comparison(
                 space = tuned_space(method, fixed.get(method, ()))
                 identity = study_identity(method, size, fold, data, configs[method], space, options)
                 cells.append((method, size, fold, data, space, identity, study_name(method, size, fold, identity)))
+    url = storage_url or default_storage(tune_dir)
     storage = open_storage(url, options.heartbeat)
     if not report_only:
         studies = {}
@@ -711,8 +708,7 @@ def tune_comparison(
                 state = state_of.setdefault((size, fold), {})
                 objective = TuningObjective(data, configs[method], space, size, options, pretrained, state)
                 label = f"tune {method} size {size}" + ("" if fold is None else f" fold {fold}")
-                run_trials(studies[name], objective, options.n_trials, sampler_seed=options.sampler_seed, wait=wait,
-                           progress=progress, description=label)
+                run_trials(studies[name], objective, options, wait=wait, progress=progress, description=label)
                 pretrained = objective.pretrained if objective.pretrained is not None else pretrained
     chosen: dict[tuple[str, int | str, int | None], dict[str, Any]] = {}
     entries = []
@@ -739,8 +735,10 @@ def tune_comparison(
         "pruner": options.pruner,
         "sampler_seed": options.sampler_seed,
         "storage": _safe_url(url),
-        "search_spaces": {method: [d.describe() for d in tuned_space(method, fixed.get(method, ()))] for method in methods},
-        "fixed": {method: [d.name for d in search_space(method) if d.name in fixed.get(method, ())] for method in methods},
+        "search_spaces": {method: [d.describe() for d in tuned_space(method, fixed.get(method, ()))]
+                          for method in methods},
+        "fixed": {method: [d.name for d in search_space(method) if d.name in fixed.get(method, ())]
+                  for method in methods},
         "studies": entries,
     }
     return ComparisonTuning(chosen, summary)

@@ -132,7 +132,8 @@ def _tune(args: argparse.Namespace) -> int:
         print(f"tripleentropy: note: {context['note']}", file=sys.stderr)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     train_size = config.train_size if config.train_size is not None else "full"
-    summary = tune(data, config, config.loss, train_size, options, args.storage, args.output_dir, fixed=sorted(fixed), progress=not args.quiet, context=context)
+    summary = tune(data, config, config.loss, train_size, options, args.storage, args.output_dir, fixed=sorted(fixed),
+                   progress=not args.quiet, context=context)
     settings = ", ".join(f"{name} {summary['settings'][name]}" for name in summary["best_params"])
     print(f"{config.loss}: best mean validation accuracy {summary['best_accuracy']:.2f} (trial {summary['best_trial']}, "
           f"{summary['finished']} of {options.n_trials} trials finished: {summary['trials']['complete']} complete, "

@@ -1,7 +1,7 @@
 """End-to-end time and accuracy: the paper authors' TripleEntropy pipeline against ours.
 
-The authors' pipeline, rebuilt from its published description (docs/design.md, section 1), not
-from their code:
+The authors' pipeline, rebuilt from the paper (Sosnowski et al., FedCSIS 2022, arXiv 2112.08462)
+and their public code (https://github.com/sewerynkarolina/TripleEntropy), not copied from it:
 
 - ``AutoModelForSequenceClassification`` of the bundled all-MiniLM-L6-v2 (the paper used
   RoBERTa; no RoBERTa weights can be had offline), trained by the Hugging Face ``Trainer`` with

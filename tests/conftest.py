@@ -24,3 +24,9 @@ def tiny_roberta(tmp_path_factory):
 def tiny_bert_no_dropout(tmp_path_factory):
     """A tiny BERT without dropout: runs on different process layouts compute the same thing."""
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert-nodrop"), dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_no_pooler(tmp_path_factory):
+    """A tiny BERT saved without its pooler: loading it initialises the pooler afresh."""
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert-nopool"), pooler=False)

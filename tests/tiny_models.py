@@ -6,6 +6,8 @@ import json
 import random
 from pathlib import Path
 
+import torch
+
 from transformers import BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel, RobertaTokenizerFast
 
 from tripleentropy.data import Example
@@ -51,7 +53,9 @@ def _sizes(**extra) -> dict:
     )
 
 
-def make_tiny_bert(directory: Path, dropout: float = 0.1) -> Path:
+def make_tiny_bert(directory: Path, dropout: float = 0.1, pooler: bool = True, seed: int | None = None) -> Path:
+    """A tiny BERT; ``pooler=False`` saves it without its pooler (as some checkpoints are), and
+    ``seed`` draws its random weights from that seed."""
     directory.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz"]
     tokenizer = BertTokenizerFast(vocab={token: index for index, token in enumerate(vocab)}, do_lower_case=True)
@@ -59,7 +63,9 @@ def make_tiny_bert(directory: Path, dropout: float = 0.1) -> Path:
         vocab_size=len(vocab), hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
         type_vocab_size=2, **_sizes(),
     )
-    BertModel(config).save_pretrained(directory)
+    if seed is not None:
+        torch.manual_seed(seed)
+    BertModel(config, add_pooling_layer=pooler).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 

@@ -195,3 +195,92 @@ def test_reproduce_smoke_preset_on_the_bundled_model(tmp_path):
     for task in ("CR", "TREC"):
         assert len(list((output / task / "runs").glob("*.json"))) == 4
     assert "beside the paper" in (output / "report.md").read_text()
+
+
+def spy_training(monkeypatch) -> list:
+    """(loss, lr, max_length, longest training input in tokens) of every run trained."""
+    from tripleentropy.training import api
+
+    seen, real = [], api.train_model
+
+    def spy(config, train, *args, **kwargs):
+        seen.append((config.loss, config.lr, config.max_length, max(train.lengths)))
+        return real(config, train, *args, **kwargs)
+
+    monkeypatch.setattr(api, "train_model", spy)
+    return seen
+
+
+def test_each_loss_is_keyed_and_recorded_with_its_own_settings(files, tiny_bert, tmp_path, monkeypatch):
+    output = tmp_path / "out"
+    seen = spy_training(monkeypatch)
+    small = ["--train-sizes", "8", "--seeds", "1"]
+    per_loss = ["--lr", "ce=5e-5,tripleentropy=1e-4", "--max-length", "ce=16,tripleentropy=6"]
+    assert main(compare_args(files, tiny_bert, output, *small, *per_loss)) == 0
+    runs = {run["loss"]: run for run in records(output)}
+    assert (runs["ce"]["config"]["lr"], runs["ce"]["config"]["max_length"]) == (5e-5, 16)
+    assert (runs["tripleentropy"]["config"]["lr"], runs["tripleentropy"]["config"]["max_length"]) == (1e-4, 6)
+    trained = {loss: rest for loss, *rest in seen}
+    assert trained["ce"][:2] == [5e-5, 16] and trained["tripleentropy"][:2] == [1e-4, 6]
+    assert trained["tripleentropy"][2] <= 6 < trained["ce"][2]  # each loss tokenised with its own max length
+    # Only tripleentropy's learning rate changes: only its run is redone, and recorded with the new value.
+    assert main(compare_args(files, tiny_bert, output, *small, "--lr", "ce=5e-5,tripleentropy=2e-4",
+                             "--max-length", "ce=16,tripleentropy=6")) == 0
+    assert [(loss, lr) for loss, lr, *_ in seen[2:]] == [("tripleentropy", 2e-4)]
+    assert sorted(run["config"]["lr"] for run in records(output) if run["loss"] == "tripleentropy") == [1e-4, 2e-4]
+
+
+def test_a_local_model_is_keyed_by_its_content(files, tmp_path, monkeypatch):
+    import shutil
+
+    from tests.tiny_models import make_tiny_bert
+
+    model = make_tiny_bert(tmp_path / "model", seed=1)
+    calls = count_training(monkeypatch)
+
+    def run(path) -> int:
+        return main(compare_args(files, path, tmp_path / "out", "--train-sizes", "8", "--seeds", "1"))
+
+    assert run(model) == 0 and len(calls) == 2
+    assert run(model) == 0 and len(calls) == 2  # the same weights: the runs are reused
+    make_tiny_bert(model, seed=2)  # retrained in place: new weights under the same path
+    assert run(model) == 0 and len(calls) == 4
+    shutil.copytree(model, tmp_path / "copy")
+    assert run(tmp_path / "copy") == 0 and len(calls) == 4  # the same content elsewhere: reused
+    assert all(run["model_fingerprint"].startswith("sha256:") for run in records(tmp_path / "out"))
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--folds", "3"], "--folds splits --train when there is no --test file"),
+        (["--folds", "3", "--no-test", "--train-sizes", "40"], "hold only 32 of the 48 examples"),
+    ],
+)
+def test_settings_that_cannot_apply_stop_before_any_training(files, tiny_bert, tmp_path, monkeypatch, capsys, extra, message):
+    calls = count_training(monkeypatch)
+    args = compare_args(files, tiny_bert, tmp_path / "bad", *[flag for flag in extra if flag != "--no-test"])
+    if "--no-test" in extra:
+        at = args.index("--test")
+        del args[at:at + 2]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert calls == []
+
+
+def test_early_stopping_in_a_compare_config_file_is_refused(files, tiny_bert, tmp_path, monkeypatch, capsys):
+    calls = count_training(monkeypatch)
+    config = tmp_path / "run.yaml"
+    config.write_text("early_stopping_patience: 2\n")
+    assert main(compare_args(files, tiny_bert, tmp_path / "bad", "--config", str(config))) == 2
+    assert "no validation data to stop early on" in capsys.readouterr().err and calls == []
+
+
+def test_folds_on_a_task_with_a_test_split_are_refused(tmp_path, capsys):
+    from tripleentropy.data import resolve_data_dir, tasks
+
+    if not tasks.task_is_present(tasks.get_task("TREC"), resolve_data_dir()):
+        pytest.skip("SentEval data not found (set TRIPLEENTROPY_DATA)")
+    assert main(["compare", "--task", "TREC", "--folds", "5", "--output-dir", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "TREC is evaluated on its test split" in capsys.readouterr().err

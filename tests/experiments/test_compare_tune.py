@@ -114,7 +114,8 @@ def test_compare_tune_runs_each_method_with_its_chosen_settings(files, tiny_bert
                                                          "tripleentropy": ["lr", "epochs", "batch_size", "centers"]}
     chosen = {entry["method"]: entry["chosen"] for entry in tuning["studies"]}
     assert set(chosen["ce"]) == {"warmup_steps"}
-    assert set(chosen["tripleentropy"]) == {"warmup_steps", "beta", "la", "gamma", "margin", "tau", "center_lr"}
+    assert set(chosen["tripleentropy"]) == {"warmup_steps", "beta", "la", "gamma", "margin", "tau", "center_init",
+                                            "center_lr"}
     for run in records(output):
         assert {name: run["config"][name] for name in chosen[run["loss"]]} == chosen[run["loss"]]
         assert run["config"]["lr"] == 5e-3

@@ -79,3 +79,53 @@ def test_terminal_table_lists_every_cell_with_its_paired_comparison():
 def test_differences_plot_without_any_pair_still_draws(tmp_path):
     plot_paired_differences([run("tripleentropy", 20, 0, 0.5)], "ce", tmp_path / "d.png")
     assert (tmp_path / "d.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_max_eval_with_folds_says_each_fold_has_its_own_sample(tmp_path):
+    folded = [{**record, "fold": record["seed"] % 2} for record in RECORDS]
+    write_outputs(folded, tmp_path, title="Folds", context={}, max_eval=50, eval_folds=2)
+    report = (tmp_path / "report.md").read_text()
+    assert "each of the 2 folds evaluates on its own fixed stratified sample of 50" in report
+    assert "the same for every run;" not in report
+    write_outputs(RECORDS, tmp_path / "test", title="Test split", context={}, max_eval=50)
+    assert "one fixed stratified sample of 50 evaluation examples, the same for every run" in (tmp_path / "test" / "report.md").read_text()
+
+
+def test_mrpc_reports_the_f1_of_the_paraphrase_class_beside_macro_f1(tmp_path):
+    from tripleentropy.experiments.presets import PRESETS
+    from tripleentropy.experiments.reproduce import write_overall_report
+    from tripleentropy.training import classification_metrics
+
+    metrics = classification_metrics([0, 1, 1, 1, 0], [0, 1, 0, 1, 1], ["not_paraphrase", "paraphrase"], "paraphrase")
+    assert metrics["f1"] == pytest.approx(2 / 3) and metrics["f1"] == metrics["per_class_f1"]["paraphrase"]
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 1 / 2) / 2) and metrics["positive_label"] == "paraphrase"
+
+    records = [{**record, "metrics": {**record["metrics"], "f1": record["metrics"]["accuracy"] - 0.1,
+                                      "positive_label": "paraphrase"}}
+               for record in RECORDS if record["loss"] != "supcon"]
+    summary = write_outputs(records, tmp_path / "MRPC", title="MRPC", context={})
+    assert summary["positive_label"] == "paraphrase"
+    ce20 = next(entry for entry in summary["results"] if entry["train_size"] == 20 and entry["loss"] == "ce")
+    assert ce20["f1_mean"] == pytest.approx(ce20["mean"] - 10.0) and ce20["macro_f1_mean"] == pytest.approx(ce20["mean"])
+    assert "## F1 of the `paraphrase` class" in (tmp_path / "MRPC" / "report.md").read_text()
+    assert "F1 (paraphrase)" in format_summary_table(summary) and "macro F1" in format_summary_table(summary)
+    write_overall_report(PRESETS["smoke"], {"MRPC": summary}, {"MRPC": records}, tmp_path, {})
+    overall = (tmp_path / "report.md").read_text()
+    assert "## F1 where the literature reports it" in overall and "| [MRPC](MRPC/report.md) | 20 | paraphrase |" in overall
+
+
+def test_evaluate_reports_the_paraphrase_f1_on_mrpc(tiny_bert, tmp_path, capsys):
+    from tripleentropy.cli import main
+    from tripleentropy.data import resolve_data_dir, tasks
+
+    if not tasks.task_is_present(tasks.get_task("MRPC"), resolve_data_dir()):
+        pytest.skip("SentEval data not found (set TRIPLEENTROPY_DATA)")
+    model = tmp_path / "model"
+    assert main(["train", "--task", "MRPC", "--train-size", "8", "--epochs", "1", "--model", str(tiny_bert),
+                 "--max-length", "16", "--output-dir", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model-dir", str(model), "--task", "MRPC", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["positive_label"] == "paraphrase" and metrics["f1"] == metrics["per_class_f1"]["paraphrase"]
+    assert main(["evaluate", "--model-dir", str(model), "--task", "MRPC"]) == 0
+    assert "(of the paraphrase class)" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import yaml
 from tests.tiny_models import sentences
 from tripleentropy.cli import build_parser, main
 from tripleentropy.errors import UserError
-from tripleentropy.experiments.compare import split_settings
+from tripleentropy.experiments.compare import run_settings
 from tripleentropy.experiments.presets import AUTHORS_SETTINGS
 from tripleentropy.experiments.search_space import METHOD_SPACES, SHARED_SPACE, search_space
 from tripleentropy.experiments.tune import ValidationReporter, tuned_space
@@ -50,20 +50,26 @@ def test_every_loss_has_a_search_space_of_settings_it_reads():
             trial = study.ask()
             params = {d.name: d.suggest(trial) for d in space}
             config = TrainConfig.from_dict({**params, "loss": method}).validate()
-            shared, own = split_settings(config, [method])
             # every drawn value reaches the run (and its key): nothing tuned is ignored
-            assert {name: {**shared, **own[method]}[name] for name in params} == pytest.approx(params)
+            assert {name: run_settings(config)[name] for name in params} == pytest.approx(params)
             assert all(d.contains(params[d.name]) for d in space)
 
 
+TRIPLEENTROPY_SETTINGS = ("lr", "epochs", "warmup_steps", "batch_size", "beta", "la", "gamma", "margin", "centers",
+                          "tau", "center_init", "center_lr")
+
+
 @pytest.mark.parametrize("source, values", [
-    ("the authors' TripleEntropy scripts", {k: v for k, v in AUTHORS_SETTINGS.items() if k not in ("max_length", "scheduler")}),
+    ("the authors' TripleEntropy setup", {k: v for k, v in AUTHORS_SETTINGS.items() if k in TRIPLEENTROPY_SETTINGS}),
     ("the authors' earlier script", AUTHORS_EARLIER),
     ("official SoftTriple", OFFICIAL_SOFTTRIPLE),
-    ("our defaults", {name: getattr(TrainConfig(), name) for name in
-                      ("lr", "epochs", "warmup_steps", "batch_size", "la", "gamma", "margin", "centers", "tau", "center_lr")}),
+    ("our defaults", {name: value for name, value in run_settings(TrainConfig(loss="tripleentropy")).items()
+                      if name in TRIPLEENTROPY_SETTINGS}),
 ])
 def test_the_tripleentropy_space_covers_published_settings(source, values):
+    assert [d.name for d in search_space("tripleentropy")] == list(TRIPLEENTROPY_SETTINGS)
+    if source in ("the authors' TripleEntropy setup", "our defaults"):
+        assert set(values) == set(TRIPLEENTROPY_SETTINGS)
     for name, value in values.items():
         assert dimension("tripleentropy", name).contains(value), f"{source}: {name} {value}"
 
@@ -73,7 +79,7 @@ def test_supcon_space_covers_gunel_et_al_and_fixed_settings_leave_the_space():
         assert dimension("supcon", "temperature").contains(value)
         assert dimension("supcon", "beta").contains(1 - value)
     assert [d.name for d in search_space("tripleentropy", fixed={"lr", "centers"})] == [
-        "epochs", "warmup_steps", "batch_size", "beta", "la", "gamma", "margin", "tau", "center_lr"]
+        "epochs", "warmup_steps", "batch_size", "beta", "la", "gamma", "margin", "tau", "center_init", "center_lr"]
     with pytest.raises(UserError, match="nothing to tune for ce"):
         tuned_space("ce", ["lr", "epochs", "warmup_steps", "batch_size"])
     with pytest.raises(UserError, match="no search space for method 'setfit'"):
@@ -193,6 +199,15 @@ def test_bad_input_exits_2_before_training_and_writes_nothing(files, tiny_bert, 
     assert main(tune_args(files, tiny_bert, tmp_path / "out", *extra)) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error and "secret" not in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_early_stopping_in_a_config_file_is_refused(files, tiny_bert, tmp_path, capsys, monkeypatch):
+    refuse_training(monkeypatch)
+    config = tmp_path / "run.yaml"
+    config.write_text("early_stopping_patience: 2\n")
+    assert main(tune_args(files, tiny_bert, tmp_path / "out", "--n-trials", "2", "--config", str(config))) == 2
+    assert "set early_stopping_patience to 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

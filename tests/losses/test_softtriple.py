@@ -3,6 +3,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from tripleentropy.losses import SoftTripleLoss
 from tripleentropy.losses import softtriple as softtriple_module
@@ -222,3 +223,77 @@ def test_bad_settings_are_clear_value_errors(kwargs, message):
     settings = {"num_classes": 3, "embedding_dim": 8, **kwargs}
     with pytest.raises(ValueError, match=message):
         SoftTripleLoss(**settings)
+
+
+def _penalised(loss_fn, x, labels):
+    """A gradient penalty: the squared norm of the loss's gradient, then its own gradient."""
+    grads = torch.autograd.grad(loss_fn(x, labels), [x, loss_fn.centers], create_graph=True)
+    penalty = sum(grad.pow(2).sum() for grad in grads)
+    return penalty, torch.autograd.grad(penalty, [x, loss_fn.centers])
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.2])
+def test_second_order_gradients_are_exact(tau):
+    torch.manual_seed(0)
+    x = torch.randn(7, 6, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 1])
+    loss_fn = SoftTripleLoss(3, 6, centers_per_class=2, la=5.0, gamma=0.5, margin=0.1, tau=tau).double()
+    penalty, second = _penalised(loss_fn, x, labels)
+
+    centers = loss_fn.centers.detach().clone().requires_grad_(True)
+    grads = torch.autograd.grad(reference.softtriple(x, labels, centers, 3, 2, 5.0, 0.5, 0.1, tau), [x, centers],
+                                create_graph=True)
+    expected_penalty = sum(grad.pow(2).sum() for grad in grads)
+    expected = torch.autograd.grad(expected_penalty, [x, centers])
+    assert torch.allclose(penalty, expected_penalty, rtol=1e-10)
+    for ours, theirs in zip(second, expected):
+        assert torch.allclose(ours, theirs, rtol=1e-8, atol=1e-10)
+    call = lambda e, c: torch.func.functional_call(loss_fn, {"centers": c}, (e, labels))  # noqa: E731
+    assert torch.autograd.gradgradcheck(call, (x, centers))
+
+
+class _MatrixProducts(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm, torch.ops.aten.addmm_):
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_no_gradient_work_when_no_gradient_is_wanted():
+    loss_fn = SoftTripleLoss(3, 16, centers_per_class=4, tau=0.0)
+    x, labels = torch.randn(10, 16, requires_grad=True), torch.randint(0, 3, (10,))
+    with _MatrixProducts() as counted:
+        with_grad = loss_fn(x, labels)
+    with torch.no_grad(), _MatrixProducts() as skipped:
+        without = loss_fn(x, labels)
+    assert counted.count == 3  # the similarities, and the two gradients formed in the forward pass
+    assert skipped.count == 1  # the similarities only
+    assert torch.equal(with_grad.detach(), without)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32, torch.int64])
+def test_labels_of_any_integer_dtype(dtype):
+    torch.manual_seed(0)
+    loss_fn = SoftTripleLoss(3, 8, centers_per_class=2)
+    x, labels = torch.randn(6, 8), torch.tensor([0, 1, 2, 2, 1, 0])
+    assert torch.equal(loss_fn(x, labels.to(dtype)), loss_fn(x, labels))
+    assert torch.equal(loss_fn(x.view(2, 3, 8), labels[:2].to(dtype)), loss_fn(x.view(2, 3, 8), labels[:2]))
+
+
+def test_kaiming_centers_are_pytorch_metric_learning_s():
+    pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
+    torch.manual_seed(7)
+    ours = SoftTripleLoss(2, 768, centers_per_class=5, center_init="kaiming")
+    torch.manual_seed(7)
+    theirs = pml_losses.SoftTripleLoss(2, 768, centers_per_class=5)
+    assert torch.equal(ours.centers, theirs.fc.detach().t())  # the same values from the same random state
+    norms = ours.centers.norm(dim=1)
+    assert 4.9 < float(norms.mean()) < 5.3  # sqrt(768 / (3 * 10)) = 5.06
+    uniform = SoftTripleLoss(2, 768, centers_per_class=5).centers.norm(dim=1)
+    assert 0.55 < float(uniform.mean()) < 0.61  # sqrt(1 / 3) = 0.58
+    with pytest.raises(ValueError, match="center_init must be one of uniform, kaiming"):
+        SoftTripleLoss(2, 8, center_init="normal")

@@ -83,3 +83,28 @@ def test_cross_entropy_combination_errors():
         loss_fn(torch.randn(2, 2), torch.randn(2, 3, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="label 2 is out of range for 2 classes"):
         loss_fn(torch.randn(2, 2), torch.randn(2, 4), torch.tensor([0, 2]))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
+def test_small_integer_labels_and_float64_cross_entropy(dtype):
+    torch.manual_seed(0)
+    logits, embeddings = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    out = SupConCrossEntropyLoss(beta=0.5, temperature=0.3)(logits, embeddings, labels.to(dtype))
+    torch.testing.assert_close(out.ce, reference.cross_entropy(logits, labels), rtol=1e-13, atol=0.0)
+    torch.testing.assert_close(out.metric, SupConLoss(0.3)(embeddings, labels))
+
+
+def test_defaults_are_gunel_et_al_s_few_shot_values():
+    from tripleentropy.modeling import loss_settings
+    from tripleentropy.training import TrainConfig
+
+    # (1 - lambda) CE + lambda SCL with lambda 0.9 and temperature 0.3: beta, the CE weight, is 0.1.
+    loss_fn = SupConCrossEntropyLoss()
+    assert (loss_fn.beta, loss_fn.supcon.temperature) == (0.1, 0.3)
+    assert loss_settings("supcon") == {"beta": 0.1, "temperature": 0.3}
+    config = TrainConfig(loss="supcon").validate()
+    assert loss_settings("supcon", **config.loss_kwargs()) == {"beta": 0.1, "temperature": 0.3}
+    logits, embeddings, labels = torch.randn(4, 2), torch.randn(4, 8), torch.tensor([0, 1, 1, 0])
+    out = loss_fn(logits, embeddings, labels)
+    torch.testing.assert_close(out.loss, 0.1 * out.ce + 0.9 * out.metric)

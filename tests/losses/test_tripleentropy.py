@@ -50,7 +50,7 @@ def test_beta_one_is_plain_cross_entropy_with_centers_in_the_graph():
     loss_fn = make(1.0)
     logits, states, labels, mask = inputs()
     out = loss_fn(logits, states, labels, mask)
-    assert torch.equal(out.loss, F.cross_entropy(logits.float(), labels).to(out.loss.dtype))
+    assert torch.equal(out.loss, F.cross_entropy(logits, labels))  # float64 logits: float64 cross-entropy
     assert out.metric.requires_grad is False and torch.isfinite(out.metric)
     out.loss.backward()
     assert loss_fn.softtriple.centers.grad is not None
@@ -89,3 +89,15 @@ def test_shape_and_label_errors():
         loss_fn(torch.randn(4, 3), torch.randn(3, 8), torch.tensor([0, 1, 1, 0]))
     with pytest.raises(ValueError, match="label 5 is out of range for 3 classes"):
         loss_fn(torch.randn(4, 3), torch.randn(4, 8), torch.tensor([0, 1, 5, 0]))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
+def test_labels_of_any_integer_dtype_and_float64_cross_entropy(dtype):
+    loss_fn = make(0.4)
+    logits, states, labels, mask = inputs()
+    assert logits.dtype == torch.float64
+    out = loss_fn(logits, states, labels.to(dtype), mask)
+    expected = loss_fn(logits, states, labels, mask)
+    assert torch.equal(out.loss, expected.loss)
+    assert out.ce.dtype == torch.float64  # not rounded through float32
+    torch.testing.assert_close(out.ce, reference.cross_entropy(logits, labels), rtol=1e-13, atol=0.0)

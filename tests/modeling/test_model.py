@@ -120,3 +120,23 @@ def test_model_names(tmp_path, monkeypatch):
         TripleEntropyForSequenceClassification.from_encoder("someone/no-such-model-here", 2)
     assert time.perf_counter() - started < 5
     assert (resolve_model("minilm") + "/config.json")
+
+
+def test_weights_missing_from_the_checkpoint_are_initialised_under_the_seed(tiny_bert_no_pooler):
+    def build(seed, noise):
+        torch.manual_seed(noise)  # whatever the random state when the checkpoint is read ...
+        pretrained = load_pretrained(str(tiny_bert_no_pooler))
+        torch.manual_seed(noise + 1)
+        model = TripleEntropyForSequenceClassification.from_encoder(pretrained, 2, seed=seed)
+        return pretrained, model.state_dict()
+
+    pretrained, first = build(3, noise=0)
+    _, second = build(3, noise=100)
+    assert first.keys() == second.keys()
+    for key in first:  # ... the same seed gives the same model, pooler included
+        assert torch.equal(first[key], second[key]), key
+    _, other = build(4, noise=0)
+    assert not torch.equal(first["model.bert.pooler.dense.weight"], other["model.bert.pooler.dense.weight"])
+    assert torch.equal(first["model.bert.embeddings.word_embeddings.weight"], other["model.bert.embeddings.word_embeddings.weight"])
+    assert pretrained.missing_keys == ("pooler.dense.bias", "pooler.dense.weight")
+    assert not any(key.startswith("pooler.") for key in pretrained.state_dict)

@@ -177,3 +177,14 @@ def test_sentence_pair_files(tiny_roberta, tmp_path, capsys):
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == 32 and records[0]["text_pair"] == pairs(32)[0].text_pair
     assert {record["label"] for record in records} <= set(LABELS)
+
+
+def test_early_stopping_without_validation_data_stops_before_training(tiny_bert, tmp_path, capsys):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    output = tmp_path / "o"
+    args = ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(output),
+            "--early-stopping-patience", "2", "--epochs", "1"]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "--early-stopping-patience needs validation data" in error and "--validation FILE" in error
+    assert not output.exists()  # nothing trained, nothing written

@@ -100,21 +100,28 @@ def test_early_stopping_keeps_the_best_epoch(tiny_bert, tmp_path):
     assert (tmp_path / "model.safetensors").is_file()
 
 
-def test_authors_padding_pads_every_batch_to_max_length(tiny_bert, monkeypatch):
-    seen = []
+def test_authors_padding_pads_every_batch_to_the_longest_example_of_the_sample(tiny_bert, monkeypatch):
+    seen = []  # (padded width, longest example) of every training batch
     original = TripleEntropyForSequenceClassification.forward
 
-    def forward(self, input_ids, *args, **kwargs):
-        seen.append(input_ids.shape[1])
-        return original(self, input_ids, *args, **kwargs)
+    def forward(self, input_ids, attention_mask=None, *args, **kwargs):
+        seen.append((input_ids.shape[1], int(attention_mask.sum(dim=1).max())))
+        return original(self, input_ids, attention_mask, *args, **kwargs)
 
     monkeypatch.setattr(TripleEntropyForSequenceClassification, "forward", forward)
+    sample = sentences(8, words=3) + sentences(8, seed=1, words=9)
+    longest = max(tokenize_examples(load_pretrained(str(tiny_bert)).tokenizer, sample, 24).lengths)
+    assert longest < 24
     train_model(_config(tiny_bert, epochs=1, max_length=24, softtriple_input="tokens-with-padding"),
-                sentences(16), None, NAMES, progress=False)
-    assert set(seen) == {24}
+                sample, None, NAMES, progress=False)
+    assert {width for width, _ in seen} == {longest}  # as the authors: the whole sample padded to its longest
     seen.clear()
-    train_model(_config(tiny_bert, epochs=1, max_length=24), sentences(16), None, NAMES, progress=False)
-    assert max(seen) < 24  # dynamic padding otherwise
+    train_model(_config(tiny_bert, epochs=1, max_length=5, softtriple_input="tokens-with-padding"),
+                sample, None, NAMES, progress=False)
+    assert {width for width, _ in seen} == {5}  # ... truncated to max_length first
+    seen.clear()
+    train_model(_config(tiny_bert, epochs=1, max_length=24), sample, None, NAMES, progress=False)
+    assert all(width == batch_longest for width, batch_longest in seen)  # otherwise each batch to its own longest
 
 
 @pytest.mark.parametrize("loss, settings", [("ce", {}), ("tripleentropy", {"softtriple_input": "cls"})])
@@ -138,3 +145,52 @@ def test_gradient_accumulation_equals_one_batch_of_the_same_size(tiny_bert_no_dr
     assert sum(s[0] * s[1] for s in widths) < sum(s[0] * s[1] for s in whole_widths)
     for (name, a), b in zip(whole.model.state_dict().items(), micro.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _trainer(model_dir, tmp_path, **changes):
+    from transformers import TrainingArguments
+
+    model = TripleEntropyForSequenceClassification.from_encoder(str(model_dir), 2, seed=0)
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), use_cpu=True, report_to="none")
+    for name, value in changes.items():
+        setattr(args, name, value)
+    return TripleEntropyTrainer(model=model, args=args, center_lr=1e-2)
+
+
+def test_save_writes_the_state_dict_it_is_given(tiny_bert, tmp_path):
+    trainer = _trainer(tiny_bert, tmp_path)
+    module = trainer.model
+    given = {key: value + 1.0 if value.is_floating_point() else value for key, value in module.state_dict().items()}
+    trainer._save(str(tmp_path / "saved"), state_dict=given)
+    saved = TripleEntropyForSequenceClassification.from_pretrained(tmp_path / "saved").state_dict()
+    assert torch.equal(saved["criterion.softtriple.centers"], given["criterion.softtriple.centers"])
+    for key in ("model.classifier.weight", "model.bert.embeddings.word_embeddings.weight"):
+        assert torch.equal(saved[key], given[key]) and not torch.equal(saved[key], module.state_dict()[key])
+    trainer._save(str(tmp_path / "own"))
+    own = TripleEntropyForSequenceClassification.from_pretrained(tmp_path / "own").state_dict()
+    assert torch.equal(own["model.classifier.weight"], module.state_dict()["model.classifier.weight"])
+
+
+@pytest.mark.parametrize("setting", [{"fsdp": ["full_shard"]}, {"deepspeed": "ds_config.json"}])
+def test_fsdp_and_deepspeed_are_refused_with_a_clear_message(tiny_bert, tmp_path, setting):
+    from tripleentropy.errors import UserError
+
+    with pytest.raises(UserError, match="FSDP and DeepSpeed are not supported.*data parallelism"):
+        _trainer(tiny_bert, tmp_path, **setting)
+
+
+def test_transformers_is_pinned_to_the_tested_minor_version():
+    from pathlib import Path
+
+    import transformers
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[2]
+    dependencies = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(Requirement(item) for item in dependencies if item.startswith("transformers")).specifier
+    pinned = next(line.split("==")[1] for line in (root / "constraints.txt").read_text().splitlines()
+                  if line.startswith("transformers=="))
+    assert pinned in spec and transformers.__version__ in spec  # what the tests run on is allowed
+    major, minor = (int(part) for part in pinned.split(".")[:2])
+    assert f"{major}.{minor + 1}.0" not in spec and f"{major}.{minor - 1}.0" not in spec  # nothing else is

@@ -38,7 +38,8 @@ class TaskInfo:
     ``protocol`` is "cv10" (stratified 10-fold cross-validation of the "train" split with
     ``CV_SEED``) or "test" (train on "train", report on "test"; "validation" where present is for
     model selection). ``num_examples`` gives the examples per split after skipping lines without
-    text.
+    text. ``positive_label`` names the class whose F1 the literature reports (MRPC's
+    ``paraphrase``); None where accuracy is the measure.
     """
 
     name: str
@@ -48,6 +49,7 @@ class TaskInfo:
     protocol: str
     splits: Mapping[str, TaskFile]
     num_examples: Mapping[str, int]
+    positive_label: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -148,6 +150,7 @@ TASKS: dict[str, TaskInfo] = {
                 "test": TaskFile("MRPC/msr_paraphrase_test.txt", "utf-8-sig", "mrpc"),
             },
             num_examples={"train": 4080, "test": 1725},
+            positive_label="paraphrase",
         ),
     ]
 }

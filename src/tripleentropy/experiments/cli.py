@@ -32,7 +32,8 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "training settings",
         "the flags of `tripleentropy train`, shared by all losses; give LOSS=VALUE[,LOSS=VALUE] "
-        "to set one per loss, e.g. --lr ce=5e-5,tripleentropy=1e-4",
+        "to set one per loss, e.g. --lr ce=5e-5,tripleentropy=1e-4 (each loss's runs train, are keyed "
+        "and are recorded with their own values; --model is the same for all)",
     )
     for item in fields(TrainConfig):
         if item.name in _COMPARE_OWNS or not item.metadata.get("cli", True):
@@ -176,10 +177,13 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, default=5, metavar="N",
                         help="seeds per size: each draws its own training sample and initial head (default: 5)")
     parser.add_argument("--folds", type=int, default=None, metavar="K",
-                        help="folds for data without a test split; seed i evaluates on fold i mod K "
-                             "(default: 10, the SentEval protocol)")
+                        help="folds for data without a test split; seed i evaluates on fold i mod K and samples "
+                             "its training set from the other folds (default: 10, the SentEval protocol; refused "
+                             "with a test split)")
     parser.add_argument("--max-eval", type=int, default=None, metavar="N",
-                        help="evaluate on a fixed stratified sample of N examples (same for every run) for quick studies")
+                        help="evaluate on a fixed stratified sample of N examples, for quick studies: one sample of "
+                             "the test set shared by every run, or with folds one sample of each fold shared by the "
+                             "runs on that fold")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
     _add_jobs_flag(parser)
     parser.add_argument("--shard", metavar="I/N",
@@ -225,6 +229,8 @@ def _compare(args: argparse.Namespace) -> int:
     if args.eval_split != "test" and not args.task:
         raise UserError("--eval-split goes with --task; with your own files, pass the validation file as --test")
     configs = configs_from_args(args, losses)
+    if any(config.early_stopping_patience for config in configs.values()):
+        raise UserError("compare has no validation data to stop early on: set early_stopping_patience to 0 in --config")
     if args.task:
         design = design_from_task(args.task, args.data_dir, args.folds, args.max_eval, args.eval_split)
     else:

@@ -2,8 +2,9 @@
 
 The paired design: for each training size and seed (or fold), every loss trains on the same
 sampled training set, from the same pretrained weights and the same initial head, and is
-evaluated on the same examples. The data is tokenised once and the pretrained weights are read
-once per invocation; each run copies them.
+evaluated on the same examples. The data is tokenised once per distinct max length and the
+pretrained weights are read once per invocation (and worker process); each run copies them.
+Each run is keyed and recorded with exactly the settings it trains with.
 """
 
 from __future__ import annotations
@@ -20,18 +21,20 @@ from typing import Any
 
 from ..data import Example, LabeledData, get_task, load_file, load_task, sample_train, stratified_folds
 from ..errors import UserError
+from ..modeling.settings import loss_settings
 from .grid import RunSpec, make_grid, normalize_train_size, run_grid, worker_threads
 from .store import RunStore, fingerprint_examples
 
 # TrainConfig fields that say where data comes from or how a run is logged and saved: they do
-# not change a result, so they stay out of the run keys.
+# not change a result, so they stay out of the run keys. The model, seed, loss and training size
+# enter a key on their own (the model by its content, see model_fingerprint).
 _NOT_RESULT_FIELDS = {
     "task", "train", "validation", "data_dir", "text_column", "text_pair_column", "label_column", "train_size",
-    "output_dir", "resume", "report_to", "logging_steps", "save_steps", "save_total_limit", "seed", "loss",
+    "output_dir", "resume", "report_to", "logging_steps", "save_steps", "save_total_limit", "seed", "loss", "model",
 }
 # Settings that only one loss reads: they go into that loss's run keys only.
 _LOSS_FIELDS = {
-    "tripleentropy": ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input", "center_lr"),
+    "tripleentropy": ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input", "center_init", "center_lr"),
     "supcon": ("beta", "temperature"),
     "ce": (),
 }
@@ -55,6 +58,7 @@ class Design:
     test: list[Example] | None
     num_folds: int
     max_eval: int | None = None
+    positive_label: str | None = None
     validation: list[Example] | None = None
 
     def __post_init__(self) -> None:
@@ -111,33 +115,57 @@ def design_from_task(
     if eval_split == "validation" and "validation" not in splits:
         raise UserError(f"{task.name} has no validation split; choose settings on SST2 or SST5, or on your own files")
     test = splits[eval_split].examples if eval_split in splits else None
+    if num_folds is not None and test is not None:
+        raise UserError(
+            f"--folds applies to data without a test split, but {task.name} is evaluated on its {eval_split} split; "
+            f"drop --folds (the tasks without one are MR, CR, SUBJ and MPQA)"
+        )
     validation = splits["validation"].examples if eval_split == "test" and "validation" in splits else None
     folds = num_folds or task.num_folds or 10
     suffix = " (validation split)" if eval_split == "validation" else ""
     return Design(f"task {task.name}{suffix}", list(task.label_names), splits["train"].examples, test, folds, max_eval,
-                  validation)
+                  task.positive_label, validation)
 
 
 def design_from_files(
     train_path: str, test_path: str | None, columns: Mapping[str, Any], num_folds: int | None, max_eval: int | None
 ) -> Design:
+    if num_folds is not None and test_path:
+        raise UserError("--folds splits --train when there is no --test file; with --test every run evaluates on it: drop --folds or --test")
     train = load_file(train_path, **columns)
     test = load_file(test_path, label_names=train.label_names, **columns).examples if test_path else None
     return Design(str(train_path), list(train.label_names), train.examples, test, num_folds or 10, max_eval)
 
 
-def split_settings(config: Any, losses: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The settings shared by every run, and those each loss adds (only what that loss reads)."""
+def run_settings(config: Any) -> dict[str, Any]:
+    """Every setting of ``config`` that can change the result of a run of ``config.loss``: the
+    training settings (learning rate, epochs, max length, ...) and those only that loss reads,
+    its defaults resolved. This is what the run's key covers and what its record stores."""
     values = config.to_dict()
     loss_only = {name for names in _LOSS_FIELDS.values() for name in names}
-    shared = {k: v for k, v in values.items() if k not in _NOT_RESULT_FIELDS and k not in loss_only}
-    per_loss = {}
-    for loss in losses:
-        resolved = replace(config, loss=loss).validate()
-        per_loss[loss] = {name: getattr(resolved, name) for name in _LOSS_FIELDS[loss]}
-        if "beta" in per_loss[loss] and per_loss[loss]["beta"] is None:
-            per_loss[loss]["beta"] = resolved.loss_kwargs().get("beta")
-    return shared, per_loss
+    settings = {k: v for k, v in values.items() if k not in _NOT_RESULT_FIELDS and k not in loss_only}
+    resolved = config.validate()
+    settings.update({name: getattr(resolved, name) for name in _LOSS_FIELDS[config.loss]})
+    if settings.get("beta", 0.0) is None:
+        settings["beta"] = loss_settings(config.loss)["beta"]
+    return settings
+
+
+def check_train_sizes(design: Design, sizes: Sequence[Any], seeds: Sequence[int]) -> None:
+    """Refuse, before any training, a training size larger than the data a run samples it from:
+    the whole pool, or with folds the pool less the evaluation fold of each seed."""
+    available = {seed: len(design.split(design.fold_of(seed))[0]) for seed in seeds}
+    smallest = min(available.values()) if available else len(design.pool)
+    for size in sizes:
+        if size == "full" or size <= smallest:
+            continue
+        if size > len(design.pool):
+            raise UserError(f"{design.name} has {len(design.pool)} training examples, fewer than --train-sizes {size}")
+        raise UserError(
+            f"--train-sizes {size}: with {design.num_folds}-fold cross-validation each run samples its training set "
+            f"from the other folds, which hold only {smallest} of the {len(design.pool)} examples; use sizes of at "
+            f"most {smallest}, 'full', or more --folds"
+        )
 
 
 @dataclass
@@ -226,13 +254,23 @@ class ComparisonRun:
 
     def prepare(self) -> None:
         from ..modeling import load_pretrained
-        from ..training import tokenize_examples
 
-        design, base = self.design, next(iter(self.configs.values()))
         pretrained = self.pretrained if self.pretrained is not None else load_pretrained(self.model_name)
         self.state["pretrained"] = pretrained
-        self.state["pool"] = tokenize_examples(pretrained.tokenizer, design.pool, base.max_length)
-        self.state["test"] = tokenize_examples(pretrained.tokenizer, design.test, base.max_length) if design.test else None
+        self.state["tokenized"] = {}
+
+    def tokenized(self, max_length: int) -> tuple[Any, Any]:
+        """The pool and the test set tokenised with ``max_length``, once per distinct length."""
+        from ..training import tokenize_examples
+
+        cache, design = self.state["tokenized"], self.design
+        if max_length not in cache:
+            tokenizer = self.state["pretrained"].tokenizer
+            cache[max_length] = (
+                tokenize_examples(tokenizer, design.pool, max_length),
+                tokenize_examples(tokenizer, design.test, max_length) if design.test else None,
+            )
+        return cache[max_length]
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
         from ..training import evaluate_model, train_model
@@ -240,18 +278,19 @@ class ComparisonRun:
         if not self.state:
             self.prepare()
         design, state = self.design, self.state
+        tuned = self.cell_settings.get((spec.loss, spec.train_size, spec.fold), {})
+        config = replace(self.configs[spec.loss], **tuned, loss=spec.loss, seed=spec.seed, train_size=None)
+        pool, test = self.tokenized(config.max_length)
         train_indices, eval_indices = design.split(spec.fold)
         if spec.train_size != "full":
             train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
-        evaluation = (state["test"] if spec.fold is None else state["pool"]).subset(eval_indices)
-        tuned = self.cell_settings.get((spec.loss, spec.train_size, spec.fold), {})
-        config = replace(self.configs[spec.loss], **tuned, loss=spec.loss, seed=spec.seed, train_size=None)
+        evaluation = (test if spec.fold is None else pool).subset(eval_indices)
         result = train_model(
-            config, state["pool"].subset(train_indices), label_names=design.label_names,
+            config, pool.subset(train_indices), label_names=design.label_names,
             output_dir=None, pretrained=state["pretrained"], progress=False,
         )
         metrics = evaluate_model(result.model, state["pretrained"].tokenizer, evaluation,
-                                 config.eval_batch_size, design.label_names)
+                                 config.eval_batch_size, design.label_names, positive_label=design.positive_label)
         return {
             "metrics": metrics,
             "train_examples": len(train_indices),
@@ -296,30 +335,35 @@ def run_comparison(
 
     started = time.perf_counter()
     base = configs[losses[0]]
-    sizes = [normalize_train_size(size) for size in train_sizes]
-    for size in sizes:
-        if size != "full" and size > len(design.pool):
-            raise UserError(f"{design.name} has {len(design.pool)} training examples, fewer than --train-sizes {size}")
-    fingerprint = design.fingerprint()
     model_name = base.model
-    shared, _ = split_settings(base, losses)
-    shared["max_eval"] = design.max_eval
-    loss_settings = {loss: split_settings(configs[loss], [loss])[1][loss] for loss in losses}
+    other_models = sorted({configs[loss].model for loss in losses} - {model_name})
+    if other_models:
+        raise UserError(f"every loss must train the same model (the runs are paired); got {model_name} and {', '.join(other_models)}")
+    sizes = [normalize_train_size(size) for size in train_sizes]
+    check_train_sizes(design, sizes, seeds)
+    fingerprint = design.fingerprint()
+    from ..modeling import model_fingerprint
+
+    weights = model_fingerprint(model_name)
+    # Each loss's runs are keyed and recorded with exactly the settings they train with.
+    def keyed(loss: str, tuned: Mapping[str, Any]) -> dict[str, Any]:
+        return {**run_settings(replace(configs[loss], **tuned, loss=loss)), "max_eval": design.max_eval}
+
+    settings = {loss: keyed(loss, {}) for loss in losses}
     specs: list[RunSpec] = []
     mine: list[RunSpec] = []
     untuned = cell_number = 0
     for size in sizes:
         for seed in seeds:
             fold = design.fold_of(seed)
-            cell_losses, cell_loss_settings = list(losses), loss_settings
+            cell_losses, cell_loss_settings = list(losses), settings
             if cell_settings is not None:
                 cell_losses = [loss for loss in losses if (loss, size, fold) in cell_settings]
                 untuned += len(losses) - len(cell_losses)
-                cell_loss_settings = {loss: {**loss_settings[loss], **cell_settings[(loss, size, fold)]}
-                                      for loss in cell_losses}
+                cell_loss_settings = {loss: keyed(loss, cell_settings[(loss, size, fold)]) for loss in cell_losses}
             cell = make_grid(
                 cell_losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
-                settings=shared, loss_settings=cell_loss_settings, folds=None if fold is None else [fold],
+                loss_settings=cell_loss_settings, folds=None if fold is None else [fold], model_fingerprint=weights,
             )
             if shard is None or cell_number % shard[1] == shard[0] - 1:
                 mine += cell
@@ -359,7 +403,7 @@ def run_comparison(
         context["part of the grid"] = f"{shard[0]} of {shard[1]} (`--shard {shard[0]}/{shard[1]}`)"
     summary = write_outputs(
         records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval,
-        notes=notes, tuning=tuning,
+        eval_folds=design.num_folds if design.uses_folds else None, notes=notes, tuning=tuning,
     )
     return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

@@ -49,7 +49,9 @@ class RunSpec:
     ``data_fingerprint`` covers all data the run sees (training pool and evaluation set), e.g.
     from :func:`~tripleentropy.experiments.store.fingerprint_examples`. ``seed`` seeds both the
     sampling of the training set and the initial weights; ``fold`` is the fold index in k-fold
-    designs. Runs that differ only in ``loss`` (and loss settings) form a pair.
+    designs. Runs that differ only in ``loss`` (and loss settings) form a pair. ``model`` is the
+    model's name as given; ``model_fingerprint``, when set, identifies its weights (see
+    :func:`~tripleentropy.modeling.model_fingerprint`) and keys the run in place of the name.
     """
 
     loss: str
@@ -59,6 +61,7 @@ class RunSpec:
     data_fingerprint: str
     settings: Mapping[str, Any] = field(default_factory=dict)
     fold: int | None = None
+    model_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train_size", normalize_train_size(self.train_size))
@@ -71,7 +74,7 @@ class RunSpec:
             "train_size": self.train_size,
             "seed": self.seed,
             "fold": self.fold,
-            "model": self.model,
+            "model": self.model_fingerprint or self.model,
             "data_fingerprint": self.data_fingerprint,
             "settings": self.settings,
         }
@@ -98,6 +101,7 @@ def make_grid(
     settings: Mapping[str, Any] | None = None,
     loss_settings: Mapping[str, Mapping[str, Any]] | None = None,
     folds: Sequence[int] | None = None,
+    model_fingerprint: str | None = None,
 ) -> list[RunSpec]:
     """All runs of a paired grid, ordered so that paired runs are neighbours.
 
@@ -120,7 +124,8 @@ def make_grid(
             for fold in folds if folds is not None else [None]:
                 for loss in losses:
                     run_settings = {**(settings or {}), **(loss_settings or {}).get(loss, {})}
-                    specs.append(RunSpec(loss, train_size, seed, model, data_fingerprint, run_settings, fold))
+                    specs.append(RunSpec(loss, train_size, seed, model, data_fingerprint, run_settings, fold,
+                                         model_fingerprint))
     return specs
 
 
@@ -134,7 +139,7 @@ def make_record(spec: RunSpec, result: Mapping[str, Any], seconds: float) -> dic
     """The stored record of a finished run: the spec's fields, its metrics, then ``result``'s extras."""
     if "metrics" not in result:
         raise ValueError(f"run {spec.label}: the run function returned no 'metrics'")
-    reserved = (set(RECORD_KEYS) | {"fold", "model"}) & (set(result) - {"metrics"})
+    reserved = (set(RECORD_KEYS) | {"fold", "model", "model_fingerprint"}) & (set(result) - {"metrics"})
     if reserved:
         raise ValueError(f"run {spec.label}: the run function returned reserved keys {sorted(reserved)}")
     record: dict[str, Any] = {"key": spec.key, "loss": spec.loss, "train_size": spec.train_size, "seed": spec.seed}
@@ -144,6 +149,7 @@ def make_record(spec: RunSpec, result: Mapping[str, Any], seconds: float) -> dic
         {
             "metrics": dict(result["metrics"]),
             "model": spec.model,
+            **({"model_fingerprint": spec.model_fingerprint} if spec.model_fingerprint else {}),
             "config": dict(spec.settings),
             "data_fingerprint": spec.data_fingerprint,
             "seconds": round(seconds, 3),

@@ -63,12 +63,25 @@ def verdict(comparison: Mapping[str, Any]) -> str:
     return text
 
 
+def _f1_cells(entry: Mapping[str, Any]) -> list[str]:
+    """The positive class's F1 and the macro F1 of one result, mean (± std) in points."""
+    cells = []
+    for name in ("f1", "macro_f1"):
+        mean, std = entry.get(f"{name}_mean"), entry.get(f"{name}_std")
+        cells.append("–" if mean is None else f"{mean:.2f}" + ("" if std is None else f" ± {std:.2f}"))
+    return cells
+
+
 def format_summary_table(summary: Mapping[str, Any]) -> str:
     """The summary as a fixed-width text table for the terminal: accuracy per size and loss, and
-    each loss's paired difference against the baseline (points, 95% CI, t-test p, wins/losses/ties)."""
+    each loss's paired difference against the baseline (points, 95% CI, t-test p, wins/losses/ties);
+    for a task with a positive class (MRPC), that class's F1 and the macro F1 beside them."""
     baseline = summary["baseline"]
+    positive = summary.get("positive_label")
     comparisons = {(entry["train_size"], entry["loss"]): entry for entry in summary["comparisons"]}
     header = ["size", "loss", "accuracy (points)", f"diff vs {baseline} [95% CI]", "p", "W/L/T"]
+    if positive:
+        header += [f"F1 ({positive})", "macro F1"]
     rows = [header]
     for entry in summary["results"]:
         comparison = comparisons.get((entry["train_size"], entry["loss"]))
@@ -77,13 +90,19 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
             row[3] = f"{format_points(comparison['mean_diff'], signed=True)} {format_interval(comparison['ci95'])}"
             row[4] = format_p(comparison["p_value"])
             row[5] = f"{comparison['wins']}/{comparison['losses']}/{comparison['ties']}"
+        if positive:
+            row += _f1_cells(entry)
         rows.append(row)
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     footer = f"p: {summary['test']}; accuracy in points (percent)"
+    if positive:
+        footer += f"; F1 of the {positive} class and macro F1 in points, mean ± std"
     if summary.get("max_eval"):
         footer += f"; evaluation capped at {summary['max_eval']} examples (--max-eval)"
+        if summary.get("eval_folds"):
+            footer += " per fold"
     return "\n".join(lines + [footer])
 
 
@@ -97,7 +116,11 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
     baseline = summary["baseline"]
     lines = [f"# {title}", "", "## What was run", ""]
     lines += [f"- **{name.replace('_', ' ').capitalize()}**: {value}" for name, value in context.items()]
-    if summary.get("max_eval"):
+    if summary.get("max_eval") and summary.get("eval_folds"):
+        lines.append(f"- **Evaluation**: capped with `--max-eval {summary['max_eval']}`: each of the {summary['eval_folds']} "
+                     f"folds evaluates on its own fixed stratified sample of {summary['max_eval']} of its examples, the same "
+                     "for every run on that fold (so the paired runs share it); accuracies are on those samples only")
+    elif summary.get("max_eval"):
         lines.append(f"- **Evaluation**: capped with `--max-eval {summary['max_eval']}`: one fixed stratified sample of "
                      f"{summary['max_eval']} evaluation examples, the same for every run; accuracies are on that sample only")
     else:
@@ -110,6 +133,14 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
     lines += markdown_table(["Training size"] + losses, (
         [str(size)] + [_accuracy_cell(cells[(size, loss)]) if (size, loss) in cells else "–" for loss in losses]
         for size in summary["train_sizes"]))
+
+    positive = summary.get("positive_label")
+    if positive:
+        lines += ["", f"## F1 of the `{positive}` class", "",
+                  f"The F1 of the `{positive}` class, the measure the literature reports for this task, with the macro "
+                  "F1 beside it: points, mean ± sample standard deviation over seeds/folds.", ""]
+        lines += markdown_table(["Training size", "Loss", f"F1 ({positive})", "Macro F1"], (
+            [str(entry["train_size"]), entry["loss"], *_f1_cells(entry)] for entry in summary["results"]))
 
     lines += ["", f"## Paired comparison against `{baseline}`", "",
               f"Each run is paired with the `{baseline}` run of the same training size and seed/fold: same sampled "
@@ -199,6 +230,7 @@ def write_outputs(
     paper_gains: Sequence[Mapping[str, Any]] | None = None,
     notes: Sequence[str] | None = None,
     max_eval: int | None = None,
+    eval_folds: int | None = None,
     tuning: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Summarise one grid's records, draw both plots and write the report; returns the summary.
@@ -209,7 +241,8 @@ def write_outputs(
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarize(records, baseline=baseline, paper_gains=paper_gains, notes=notes, max_eval=max_eval)
+    summary = summarize(records, baseline=baseline, paper_gains=paper_gains, notes=notes, max_eval=max_eval,
+                        eval_folds=eval_folds)
     if tuning is not None:
         summary["tuning"] = dict(tuning)
     plot_accuracy_vs_size(summary, output_dir / ACCURACY_PLOT)

@@ -50,7 +50,8 @@ def write_overall_report(
         "test": TEST_NAME,
         "units": "accuracy points (percent)",
         "pooled": pooled,
-        "tasks": {task: {"comparisons": s["comparisons"], "results": s["results"]} for task, s in summaries.items()},
+        "tasks": {task: {"comparisons": s["comparisons"], "results": s["results"], "positive_label": s.get("positive_label")}
+                  for task, s in summaries.items()},
         "paper_gains": preset.paper_gains(),
     }
     write_json_atomic(output_dir / "summary.json", summary)
@@ -69,6 +70,18 @@ def write_overall_report(
                          format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]), format_p(c["p_value"]),
                          f"{c['wins']}/{c['losses']}/{c['ties']}"])
     lines += markdown_table(["Task", "Size", "CE acc", "TE acc", "Diff", "95% CI", "p", "W/L/T"], rows)
+    f1_tasks = {task: s for task, s in summaries.items() if s.get("positive_label")}
+    if f1_tasks:
+        lines += ["", "## F1 where the literature reports it", "",
+                  "The F1 of the positive class (MRPC: paraphrase) and the macro F1, points, mean over seeds/folds.", ""]
+        rows = []
+        for task, task_summary in f1_tasks.items():
+            means = {(r["train_size"], r["loss"]): r for r in task_summary["results"]}
+            for size in task_summary["train_sizes"]:
+                base, other = means.get((size, "ce"), {}), means.get((size, "tripleentropy"), {})
+                rows.append([f"[{task}]({task}/report.md)", str(size), task_summary["positive_label"],
+                             *(format_points(r.get(key)) for key in ("f1_mean", "macro_f1_mean") for r in (base, other))])
+        lines += markdown_table(["Task", "Size", "Class", "CE F1", "TE F1", "CE macro F1", "TE macro F1"], rows)
     lines += ["", "## All tasks pooled, beside the paper", "",
               f"{PAPER_REFERENCE} reports gains of {PAPER_GAIN_RANGE[0]} to {PAPER_GAIN_RANGE[1]} points, "
               "larger with fewer training examples. Its size classes are not these training sizes; the "

@@ -151,7 +151,8 @@ def paired_test(differences: Sequence[float]) -> dict[str, Any]:
 def accuracy_results(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per (train_size, loss): ``n`` runs and the ``mean`` and ``std`` (ddof=1; None for n=1)
     of their accuracy in points, plus ``macro_f1_mean`` / ``macro_f1_std`` (points) when every
-    run has ``macro_f1``. Sorted by training size, then loss name."""
+    run has ``macro_f1``, and ``f1_mean`` / ``f1_std`` (points, the F1 of the positive class, e.g.
+    MRPC's paraphrase class) when every run has ``f1``. Sorted by training size, then loss name."""
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for record in records:
         groups.setdefault((record["train_size"], record["loss"]), []).append(record)
@@ -163,6 +164,9 @@ def accuracy_results(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         if all("macro_f1" in record["metrics"] for record in group):
             f1 = _mean_std([100.0 * float(record["metrics"]["macro_f1"]) for record in group])
             entry.update({"macro_f1_mean": f1["mean"], "macro_f1_std": f1["std"]})
+        if all("f1" in record["metrics"] for record in group):
+            f1 = _mean_std([100.0 * float(record["metrics"]["f1"]) for record in group])
+            entry.update({"f1_mean": f1["mean"], "f1_std": f1["std"]})
         results.append(entry)
     return results
 
@@ -178,6 +182,7 @@ def summarize(
     paper_gains: Sequence[Mapping[str, Any]] | None = None,
     notes: Sequence[str] | None = None,
     max_eval: int | None = None,
+    eval_folds: int | None = None,
 ) -> dict[str, Any]:
     """The ``summary.json`` structure of one grid's records.
 
@@ -186,7 +191,10 @@ def summarize(
     :func:`accuracy_results`. ``paper_gains``: published gains (``label``, ``gain`` in points,
     optional ``train_size`` and ``loss``, default ``"tripleentropy"``) returned as
     ``paper_comparison`` with the measured comparison at that training size beside each.
-    ``max_eval`` records that evaluation was capped to that many examples. The summary holds
+    ``max_eval`` records that evaluation was capped to that many examples, and ``eval_folds``
+    that the runs evaluate on that many cross-validation folds (each fold then has its own capped
+    sample). ``positive_label`` names the class whose F1 the runs report as ``f1`` (MRPC's
+    paraphrase class), when they all do. The summary holds
     no time stamps, so the same records always give the same summary.
     """
     records = list(records)
@@ -204,6 +212,8 @@ def summarize(
         "secondary_test": SECONDARY_TEST_NAME,
         "units": UNITS,
         "max_eval": max_eval,
+        "eval_folds": eval_folds,
+        "positive_label": _positive_label(records),
         "n_runs": len(records),
         "train_sizes": sorted({record["train_size"] for record in records}, key=train_size_order),
         "losses": sorted({record["loss"] for record in records}, key=lambda loss: (loss != baseline, loss)),
@@ -214,6 +224,11 @@ def summarize(
     if paper_gains is not None:
         summary["paper_comparison"] = _paper_comparison(paper_gains, comparisons)
     return summary
+
+
+def _positive_label(records: Sequence[Mapping[str, Any]]) -> str | None:
+    labels = {record["metrics"].get("positive_label") for record in records}
+    return labels.pop() if len(labels) == 1 and None not in labels else None
 
 
 def _paper_comparison(paper_gains: Sequence[Mapping[str, Any]], comparisons: Sequence[Mapping[str, Any]]) -> list[dict]:

@@ -18,7 +18,7 @@ from typing import Any
 
 # Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
 # every run stored under the old meaning is redone instead of silently reused.
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 RECORD_KEYS = ("key", "loss", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
 

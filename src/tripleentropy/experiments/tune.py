@@ -36,7 +36,7 @@ from transformers import TrainerCallback
 
 from ..data import Example, stratified_folds
 from ..errors import UserError
-from .compare import Design, _sample_indices, split_settings
+from .compare import Design, _sample_indices, check_train_sizes, run_settings
 from .search_space import Dimension, search_space
 from .store import canonical_json, fingerprint_examples, run_key, write_bytes_atomic, write_json_atomic
 
@@ -352,13 +352,17 @@ def study_name(method: str, train_size: int | str, fold: int | None, identity: M
 
 def study_identity(method: str, train_size: int | str, fold: int | None, data: TuningData, base_config: Any,
                    space: Sequence[Dimension], options: TuneOptions) -> dict[str, Any]:
-    """Everything a study's trials depend on: the method, the data, the fixed settings, the space."""
-    shared, own = split_settings(base_config, [method])
+    """Everything a study's trials depend on: the method, the model's weights, the data, the fixed
+    settings and the space."""
+    from ..modeling import model_fingerprint
+
     tuned = {dimension.name for dimension in space}
-    fixed = {name: value for name, value in {**shared, **own[method]}.items() if name not in tuned}
+    settings = run_settings(replace(base_config, loss=method))
+    fixed = {name: value for name, value in settings.items() if name not in tuned}
     return {
-        "method": method, "train_size": train_size, "fold": fold, "tuning_data": data.fingerprint(),
-        "fixed": fixed, "space": [dimension.describe() for dimension in space], **options.identity(),
+        "method": method, "train_size": train_size, "fold": fold, "model": model_fingerprint(base_config.model),
+        "tuning_data": data.fingerprint(), "fixed": fixed, "space": [dimension.describe() for dimension in space],
+        **options.identity(),
     }
 
 
@@ -488,9 +492,8 @@ def best_settings(base_config: Any, method: str, params: Mapping[str, Any], trai
     """A ``--config`` mapping for ``train`` and ``compare``: the method, the training size it was
     tuned for, and every setting that changes a result (the tuned ones set to ``params``)."""
     config = type(base_config).from_dict({**params, "loss": method}, base=base_config).validate()
-    shared, own = split_settings(config, [method])
     size = None if train_size == "full" else train_size
-    return {"loss": method, "train_size": size, **shared, **own[method]}
+    return {"loss": method, "train_size": size, "model": config.model, **run_settings(config)}
 
 
 def trial_rows(study: Any) -> tuple[list[str], list[list[Any]]]:
@@ -686,6 +689,7 @@ def tune_comparison(
     """
     methods = list(configs)
     tune_dir = Path(output_dir) / "tune"
+    check_train_sizes(design, train_sizes, seeds)
     folds = list(dict.fromkeys(design.fold_of(seed) for seed in seeds))
     cells, state_of = [], {}
     for size in train_sizes:

@@ -118,6 +118,9 @@ def _tune(args: argparse.Namespace) -> int:
     if args.max_eval is not None and args.max_eval < 1:
         raise UserError(f"--max-eval must be at least 1, got {args.max_eval}")
     config = replace(config_from_args(args), output_dir=None)  # --output-dir is the study's folder
+    if config.early_stopping_patience:
+        raise UserError("tune scores every run at its end and stops none early: set early_stopping_patience to 0 "
+                        "in --config")
     fixed = fixed_by_flags(args)
     tuned_space(config.loss, fixed)
     resolve_model(config.model)

@@ -6,9 +6,10 @@ import math
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from ._checks import check_labels, check_positive
+
+CENTER_INITS = ("uniform", "kaiming")
 
 # Elements of the (rows, C*K) similarity block handled at once: bounds the temporaries of the
 # softmax over centers to about 4 MiB each in float32, whatever the batch and K.
@@ -19,8 +20,10 @@ class _Normalize(torch.autograd.Function):
     """x / ||x|| over the last dimension, without overflow, NaN, or extra copies.
 
     Each row is first divided by its largest absolute entry, so the norm cannot overflow for
-    huge inputs; a zero row maps to zero with a finite gradient. Only the output is allocated
-    in forward, and only the input gradient in backward: (g - y (g . y)) / ||x||.
+    huge inputs; a zero row maps to zero with a finite gradient. Returns the unit rows and the
+    norms ||x||; only these are allocated in forward. Backward gives the input gradient
+    (g - y (g . y)) / ||x|| (+ g_norm y), in place when no graph is wanted, and otherwise as a
+    differentiable function of the two outputs, so that second-order gradients are exact.
     """
 
     @staticmethod
@@ -30,26 +33,43 @@ class _Normalize(torch.autograd.Function):
         unit = x / largest
         norm = torch.linalg.vector_norm(unit, dim=-1, keepdim=True).clamp_min_(1e-6)
         unit.div_(norm)
-        ctx.save_for_backward(unit, norm.mul_(largest))
-        return unit
+        norm.mul_(largest)
+        ctx.save_for_backward(unit, norm)
+        ctx.set_materialize_grads(False)
+        return unit, norm
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
+    def backward(ctx, grad, grad_norm):
         unit, norm = ctx.saved_tensors
+        if grad is None:
+            grad = torch.zeros_like(unit)
         along = torch.linalg.vecdot(grad, unit).unsqueeze(-1)
-        return torch.addcmul(grad, unit, along, value=-1.0).div_(norm)
+        if torch.is_grad_enabled():  # create_graph=True: keep the graph through unit and norm
+            result = (grad - unit * along) / norm
+            return result if grad_norm is None else result + grad_norm * unit
+        result = torch.addcmul(grad, unit, along, value=-1.0).div_(norm)
+        return result if grad_norm is None else result.addcmul_(grad_norm.expand_as(unit), unit)
 
 
 def safe_normalize(x: torch.Tensor) -> torch.Tensor:
     """L2-normalise the last dimension; safe for huge inputs (no overflow) and zero vectors (no NaN)."""
-    return _Normalize.apply(x)
+    return _Normalize.apply(x)[0]
 
 
 def _relaxed(sims: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax over each class's centers of sims (n, C, K), and the relaxed similarity S (n, C)."""
     prob = torch.softmax(sims / gamma, dim=-1)
     return prob, torch.linalg.vecdot(prob, sims)
+
+
+def _softtriple_cross_entropy(x, w, labels, num_classes: int, centers_per_class: int, gamma: float, la: float,
+                              margin: float) -> torch.Tensor:
+    """The loss of :class:`_SoftTripleCrossEntropy` in plain differentiable operations (the whole
+    batch at once): what second-order gradients are taken of."""
+    sims = (x @ w.t()).view(-1, num_classes, centers_per_class)
+    logits = la * _relaxed(sims, gamma)[1]
+    logits = logits - la * margin * torch.nn.functional.one_hot(labels, num_classes).to(logits.dtype)
+    return torch.nn.functional.cross_entropy(logits, labels)
 
 
 class _SoftTripleCrossEntropy(torch.autograd.Function):
@@ -60,13 +80,19 @@ class _SoftTripleCrossEntropy(torch.autograd.Function):
     would keep the similarities, the softmax over centers and their product for the whole batch.
     Backward only scales the stored gradients. With p the softmax over centers and q the softmax
     over classes, dL/dS_c = la * (q_c - onehot_c) / N and dS_c/ds_ck = p_ck (1 + (s_ck - S_c) / gamma).
+
+    ``build_grads`` False (no gradient wanted: ``torch.no_grad()``, or inputs without
+    ``requires_grad``) skips forming the gradients. Under ``create_graph=True`` backward
+    differentiates a plain recomputation of the loss instead (:func:`_softtriple_cross_entropy`),
+    so gradient penalties and other second-order uses get exact, differentiable gradients.
     """
 
     @staticmethod
-    def forward(ctx, x, w, labels, num_classes: int, centers_per_class: int, gamma: float, la: float, margin: float):
+    def forward(ctx, x, w, labels, num_classes: int, centers_per_class: int, gamma: float, la: float, margin: float,
+                build_grads: bool = True):
         rows, cols = x.shape[0], w.shape[0]
         step = max(1, _CHUNK_ELEMENTS // cols)
-        need_x, need_w = ctx.needs_input_grad[:2]
+        need_x, need_w = (need and build_grads for need in ctx.needs_input_grad[:2])
         grad_x = torch.empty_like(x) if need_x else None
         grad_w = torch.zeros_like(w) if need_w else None
         total = x.new_zeros(())
@@ -88,17 +114,27 @@ class _SoftTripleCrossEntropy(torch.autograd.Function):
                     torch.mm(grad, w, out=grad_x[start:stop])
                 if need_w:
                     grad_w.addmm_(grad.t(), x_chunk)
-        ctx.save_for_backward(grad_x, grad_w)
+        if need_x or need_w:
+            # x and w are kept alive by the normalisation that made them: saving them costs nothing.
+            ctx.save_for_backward(grad_x, grad_w, x, w, labels)
+            ctx.settings = (num_classes, centers_per_class, gamma, la, margin)
         return total / rows
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_loss):
-        grad_x, grad_w = ctx.saved_tensors
+        grad_x, grad_w, x, w, labels = ctx.saved_tensors
+        none = (None,) * 7
+        if torch.is_grad_enabled():  # create_graph=True: exact gradients with their own graph
+            wanted = [tensor for tensor, need in zip((x, w), ctx.needs_input_grad[:2]) if need]
+            with torch.enable_grad():
+                loss = _softtriple_cross_entropy(x, w, labels, *ctx.settings)
+                grads = iter(torch.autograd.grad(loss, wanted, grad_loss, create_graph=True))
+            return (next(grads) if ctx.needs_input_grad[0] else None,
+                    next(grads) if ctx.needs_input_grad[1] else None, *none)
         return (
             grad_x * grad_loss if grad_x is not None else None,
             grad_w * grad_loss if grad_w is not None else None,
-            None, None, None, None, None, None,
+            *none,
         )
 
 
@@ -125,6 +161,14 @@ class SoftTripleLoss(nn.Module):
         gamma: temperature of the softmax over a class's centers (small: max over centers).
         margin: delta, subtracted from the true class's similarity.
         tau: weight of the regulariser that merges redundant centers.
+        center_init: how the centers start. ``uniform``: every entry from U(-1/sqrt(D), 1/sqrt(D)),
+            centers of norm about 0.58; ``kaiming``: pytorch-metric-learning's and the official
+            SoftTriple code's ``kaiming_uniform_(a=sqrt(5))`` on the (D, C * K) matrix, i.e.
+            every entry from U(-1/sqrt(C * K), 1/sqrt(C * K)) drawn in that layout (the same
+            values as theirs from the same random state), centers of norm about sqrt(D / (3 C K)),
+            5.1 for D = 768, C = 2, K = 5. The loss only sees the centers' directions, but an
+            optimizer's steps move larger centers more slowly: with Adam, ``kaiming`` centers
+            turn about norm-ratio times slower than ``uniform`` ones at the same learning rate.
 
     Inputs:
         ``embeddings`` (N, D) with ``labels`` (N,); or token states (B, L, D) with sentence
@@ -150,6 +194,7 @@ class SoftTripleLoss(nn.Module):
         gamma: float = 0.1,
         margin: float = 0.01,
         tau: float = 0.2,
+        center_init: str = "uniform",
     ) -> None:
         super().__init__()
         if int(num_classes) < 1:
@@ -169,17 +214,25 @@ class SoftTripleLoss(nn.Module):
         self.gamma = float(gamma)
         self.margin = float(margin)
         self.tau = float(tau)
+        if center_init not in CENTER_INITS:
+            raise ValueError(f"center_init must be one of {', '.join(CENTER_INITS)}, got {center_init!r}")
+        self.center_init = center_init
         # Initialised here with a tensor method, not torch.nn.init: transformers disables the
         # nn.init functions while it builds a model, which would leave the centers as garbage.
-        bound = 1.0 / math.sqrt(self.embedding_dim)
-        centers = torch.empty(self.num_classes * self.centers_per_class, self.embedding_dim, dtype=torch.float32)
-        self.centers = nn.Parameter(centers.uniform_(-bound, bound))
+        count = self.num_classes * self.centers_per_class
+        if center_init == "kaiming":  # kaiming_uniform_(a=sqrt(5)) of a (D, C*K) matrix: fan_in C*K
+            bound = 1.0 / math.sqrt(count)
+            centers = torch.empty(self.embedding_dim, count, dtype=torch.float32).uniform_(-bound, bound).t().contiguous()
+        else:
+            bound = 1.0 / math.sqrt(self.embedding_dim)
+            centers = torch.empty(count, self.embedding_dim, dtype=torch.float32).uniform_(-bound, bound)
+        self.centers = nn.Parameter(centers)
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"centers_per_class={self.centers_per_class}, la={self.la}, gamma={self.gamma}, "
-            f"margin={self.margin}, tau={self.tau}"
+            f"margin={self.margin}, tau={self.tau}, center_init={self.center_init}"
         )
 
     def _compute_dtype(self, embeddings: torch.Tensor) -> torch.dtype:
@@ -216,7 +269,7 @@ class SoftTripleLoss(nn.Module):
         if embeddings.dim() not in (2, 3):
             raise ValueError(f"embeddings must be (N, D) or (B, L, D), got shape {tuple(embeddings.shape)}")
         self._check_dim(embeddings)
-        check_labels(labels, embeddings.shape[0], self.num_classes, "embeddings")
+        labels = check_labels(labels, embeddings.shape[0], self.num_classes, "embeddings")
         if embeddings.dim() == 2:
             if mask is not None:
                 raise ValueError("mask applies to token states (B, L, D) only, but embeddings are (N, D)")
@@ -251,8 +304,9 @@ class SoftTripleLoss(nn.Module):
             raise ValueError("no embeddings to compute the loss on: the mask leaves out every token")
         with torch.autocast(device_type=x.device.type, enabled=False):
             x, w = self._unit(x)
+            build_grads = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
             loss = _SoftTripleCrossEntropy.apply(
-                x, w, y, self.num_classes, self.centers_per_class, self.gamma, self.la, self.margin
+                x, w, y, self.num_classes, self.centers_per_class, self.gamma, self.la, self.margin, build_grads
             )
         if self.tau > 0 and self.centers_per_class > 1:
             loss = loss + self.tau * self.regularizer()

@@ -45,7 +45,7 @@ class SupConLoss(nn.Module):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if embeddings.dim() != 2:
             raise ValueError(f"embeddings must be (N, D), got shape {tuple(embeddings.shape)}")
-        check_labels(labels, embeddings.shape[0], None, "embeddings")
+        labels = check_labels(labels, embeddings.shape[0], None, "embeddings")
         dtype = torch.promote_types(embeddings.dtype, torch.float32)
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             z = safe_normalize(embeddings.to(dtype))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_classifier_inputs, check_fraction
+from ._checks import check_classifier_inputs, check_fraction, cross_entropy
 from .output import LossOutput
 from .softtriple import SoftTripleLoss
 
@@ -61,8 +60,8 @@ class TripleEntropyLoss(nn.Module):
         labels: torch.Tensor,
         mask: torch.Tensor | None = None,
     ) -> LossOutput:
-        check_classifier_inputs(logits, embeddings, labels, self.softtriple.num_classes)
-        ce = F.cross_entropy(logits.float(), labels)
+        labels = check_classifier_inputs(logits, embeddings, labels, self.softtriple.num_classes)
+        ce = cross_entropy(logits, labels)
         if self.beta == 1.0:
             with torch.no_grad():
                 metric = self.softtriple(embeddings, labels, mask)

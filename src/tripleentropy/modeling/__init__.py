@@ -7,6 +7,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "BUNDLED_MODEL": "pretrained",
+    "CENTER_INITS": "settings",
     "LOSSES": "settings",
     "LOSS_CONFIG_NAME": "settings",
     "LOSS_DEFAULTS": "settings",
@@ -18,6 +19,7 @@ _EXPORTS = {
     "load_pretrained": "pretrained",
     "load_tokenizer": "pretrained",
     "loss_settings": "settings",
+    "model_fingerprint": "pretrained",
     "resolve_model": "pretrained",
 }
 

@@ -40,6 +40,7 @@ def _build_criterion(loss: str, settings: dict[str, Any], num_labels: int, hidde
                 gamma=settings["gamma"],
                 margin=settings["margin"],
                 tau=settings["tau"],
+                center_init=settings["center_init"],
             )
             return TripleEntropyLoss(beta=settings["beta"], softtriple=softtriple)
         if loss == "supcon":
@@ -63,7 +64,7 @@ class TripleEntropyForSequenceClassification(nn.Module):
           last-layer state, carrying its sentence's label), ``tokens-with-padding`` (the
           authors' exact behaviour), ``cls`` (first token) or ``mean`` (mean of the tokens).
         - ``supcon``: ``beta * CE + (1 - beta) * SupCon`` on the normalised first-token state
-          (Gunel et al. 2021).
+          (Gunel et al. 2021, whose lambda is ``1 - beta``; default beta 0.1, temperature 0.3).
         - ``ce``: cross-entropy only.
 
     Build it with ``from_encoder`` (a pretrained encoder and a fresh head) or ``from_pretrained``
@@ -107,7 +108,8 @@ class TripleEntropyForSequenceClassification(nn.Module):
 
         ``name_or_path`` is ``minilm`` (the bundled all-MiniLM-L6-v2), a local directory, a hub
         id, or a ``PretrainedEncoder`` already loaded (then nothing is read from disk). With a
-        ``seed`` the new head and centers start from the same values every time.
+        ``seed`` the new head, the centers and any encoder weight the checkpoint lacks (e.g. a
+        BERT pooler) start from the same values every time, in any process.
         """
         pretrained = name_or_path if isinstance(name_or_path, PretrainedEncoder) else load_pretrained(name_or_path)
         if int(num_labels) < 1:
@@ -123,7 +125,8 @@ class TripleEntropyForSequenceClassification(nn.Module):
             set_seed(seed)
         model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False, dtype=torch.float32)
         missing, unexpected = model.base_model.load_state_dict(pretrained.state_dict, strict=False)
-        if unexpected or [key for key in missing if "position_ids" not in key]:
+        lacking = set(pretrained.missing_keys)  # initialised above, under the seed
+        if unexpected or [key for key in missing if "position_ids" not in key and key not in lacking]:
             raise UserError(f"the weights of {pretrained.name_or_path} do not fit its configuration")
         return cls(model, loss=loss, **loss_settings)
 
@@ -187,22 +190,30 @@ class TripleEntropyForSequenceClassification(nn.Module):
 
     # ---- saving and loading -------------------------------------------------------------------
 
-    def save_pretrained(self, save_directory: str | Path, tokenizer=None) -> None:
+    def save_pretrained(self, save_directory: str | Path, tokenizer=None, state_dict: dict | None = None) -> None:
         """Write a plain Hugging Face classifier directory plus the loss beside it.
 
         ``AutoModelForSequenceClassification.from_pretrained(dir)`` and ``pipeline(...)`` load
         it without this package; ``tripleentropy_loss.json`` (loss and settings) and
         ``tripleentropy_loss.safetensors`` (the centers) let ``from_pretrained`` restore all.
+        ``state_dict`` (with this module's keys: ``model.*`` and ``criterion.softtriple.centers``)
+        is saved in place of the module's own weights when given.
         """
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
+        centers = self.centers
+        model_state = None
+        if state_dict is not None:
+            model_state = {key[len("model."):]: value for key, value in state_dict.items() if key.startswith("model.")}
+            if centers is not None:
+                centers = state_dict.get("criterion.softtriple.centers", centers)
         with quiet_transformers():
-            self.model.save_pretrained(directory)
+            self.model.save_pretrained(directory, state_dict=model_state)
         if tokenizer is not None:
             tokenizer.save_pretrained(directory)
         settings = {"loss": self.loss_name, "settings": self.loss_settings}
         (directory / LOSS_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
-        tensors = {"centers": self.centers.detach().float().cpu().contiguous()} if self.centers is not None else {}
+        tensors = {"centers": centers.detach().float().cpu().contiguous()} if centers is not None else {}
         save_file(tensors, str(directory / LOSS_WEIGHTS_NAME), metadata={"format": "pt"})
 
     @classmethod

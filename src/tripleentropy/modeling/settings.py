@@ -8,10 +8,12 @@ from ..errors import UserError
 
 LOSSES = ("tripleentropy", "ce", "supcon")
 SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
+CENTER_INITS = ("uniform", "kaiming")
 LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
 LOSS_CONFIG_NAME = "tripleentropy_loss.json"
 
-#: Settings each loss accepts, with their defaults (the authors' TripleEntropy values).
+#: Settings each loss accepts, with their defaults (the authors' TripleEntropy values; Gunel et
+#: al.'s few-shot SupCon values).
 LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "tripleentropy": {
         "beta": 0.4,
@@ -21,8 +23,11 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
         "centers": 5,
         "tau": 0.2,
         "softtriple_input": "tokens",
+        "center_init": "uniform",
     },
-    "supcon": {"beta": 0.9, "temperature": 0.1},
+    # Gunel et al. (ICLR 2021, arXiv:2011.01403) weight SupCon by lambda and CE by 1 - lambda; their
+    # few-shot runs do best with lambda 0.9 and temperature 0.3. beta is the CE weight, 1 - lambda.
+    "supcon": {"beta": 0.1, "temperature": 0.3},
     "ce": {},
 }
 
@@ -43,4 +48,6 @@ def loss_settings(loss: str, **settings: Any) -> dict[str, Any]:
         raise UserError(
             f"unknown softtriple input {resolved['softtriple_input']!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
         )
+    if loss == "tripleentropy" and resolved["center_init"] not in CENTER_INITS:
+        raise UserError(f"unknown center init {resolved['center_init']!r}; choose one of {', '.join(CENTER_INITS)}")
     return resolved

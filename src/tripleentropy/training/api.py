@@ -64,12 +64,17 @@ def _examples_and_names(data: Any, label_names: Sequence[str] | None) -> tuple[A
 
 def _tokenized(tokenizer, data, max_length: int) -> TokenizedExamples:
     if isinstance(data, TokenizedExamples):
+        if data.max_length != max_length:
+            raise UserError(
+                f"the data was tokenised with max length {data.max_length}, but the run's max_length is "
+                f"{max_length}: tokenise it with the run's max_length"
+            )
         return data
     return tokenize_examples(tokenizer, list(data), max_length)
 
 
 def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_validation: bool) -> TrainingArguments:
-    early_stopping = config.early_stopping_patience > 0 and has_validation
+    early_stopping = config.early_stopping_patience > 0
     if not save and not early_stopping:
         save_strategy = "no"
     elif config.save_steps and not early_stopping:
@@ -109,11 +114,13 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
     )
 
 
-def _fixed_padding(config: TrainConfig) -> int | None:
-    # The authors' code pads every batch to max_length and feeds the padding to SoftTriple: their
-    # exact behaviour needs that fixed padding; everything else pads each batch to its longest.
+def _fixed_padding(config: TrainConfig, train_data: TokenizedExamples) -> int | None:
+    # The authors' code tokenises the whole training sample at once, padded to its longest example
+    # (at most max_length), and feeds that padding to SoftTriple: every batch then has that length
+    # (Sosnowski et al. 2022, https://github.com/sewerynkarolina/TripleEntropy). Everything else
+    # pads each batch to its own longest example.
     exact = config.loss == "tripleentropy" and config.softtriple_input == "tokens-with-padding"
-    return config.max_length if exact else None
+    return max(train_data.lengths) if exact else None
 
 
 def _trainer_metrics(label_names: list[str]):
@@ -156,6 +163,11 @@ def train_model(
     output_dir = str(output_dir) if output_dir is not None else config.output_dir
     train_items, names = _examples_and_names(train, label_names)
     validation_items, _ = _examples_and_names(validation, None) if validation is not None else (None, None)
+    if config.early_stopping_patience > 0 and not validation_items:
+        raise UserError(
+            "--early-stopping-patience needs validation data to stop on: pass --validation FILE (or use a task "
+            "with a validation split, SST2 or SST5), or leave early stopping off (0)"
+        )
     pretrained = pretrained if pretrained is not None else load_pretrained(config.model)
     tokenizer = pretrained.tokenizer
     train_data = _tokenized(tokenizer, train_items, config.max_length)
@@ -184,7 +196,7 @@ def train_model(
             args=args,
             train_dataset=train_data,
             eval_dataset=validation_data,
-            data_collator=make_collator(tokenizer, pad_to=_fixed_padding(config)),
+            data_collator=make_collator(tokenizer, pad_to=_fixed_padding(config, train_data)),
             processing_class=tokenizer,
             compute_metrics=_trainer_metrics(names),
             callbacks=[*early_stopping, *callbacks],

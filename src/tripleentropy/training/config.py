@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..modeling.settings import LOSSES, SOFTTRIPLE_INPUTS, loss_settings
+from ..modeling.settings import CENTER_INITS, LOSSES, SOFTTRIPLE_INPUTS, loss_settings
 
 SCHEDULERS = ("cosine", "linear", "constant")
 
@@ -47,21 +47,37 @@ class TrainConfig:
         metadata=_flag("tripleentropy (CE + SoftTriple), ce (cross-entropy only) or supcon (CE + SupCon)", choices=LOSSES),
     )
     beta: float | None = field(
-        default=None, metadata=_flag("weight of the cross-entropy term (default 0.4 for tripleentropy, 0.9 for supcon)")
+        default=None,
+        metadata=_flag(
+            "weight of the cross-entropy term; the other term (SoftTriple or SupCon) gets 1 - beta. Default 0.4 "
+            "for tripleentropy (the authors'), 0.1 for supcon (Gunel et al. 2021's few-shot lambda = 1 - beta = 0.9)"
+        ),
     )
     la: float = field(default=8.0, metadata=_flag("SoftTriple lambda: scale of the class similarities"))
     gamma: float = field(default=0.1, metadata=_flag("SoftTriple gamma: temperature of the softmax over a class's centers"))
     margin: float = field(default=0.1, metadata=_flag("SoftTriple margin delta"))
     centers: int = field(default=5, metadata=_flag("SoftTriple centers per class (K)"))
     tau: float = field(default=0.2, metadata=_flag("SoftTriple weight of the regulariser that merges centers"))
-    temperature: float = field(default=0.1, metadata=_flag("SupCon temperature"))
+    temperature: float = field(
+        default=0.3, metadata=_flag("SupCon temperature (0.3: Gunel et al. 2021's few-shot value)")
+    )
     softtriple_input: str = field(
         default="tokens",
         metadata=_flag(
             "what SoftTriple sees: tokens (every non-padding token), tokens-with-padding (the authors' "
-            "exact code: batches padded to --max-length, padding included), cls (first token) or mean "
-            "(mean of the tokens)",
+            "code: every batch padded to the longest example of the training sample, at most --max-length, "
+            "and the padding included), cls (first token) or mean (mean of the tokens)",
             choices=SOFTTRIPLE_INPUTS,
+        ),
+    )
+    center_init: str = field(
+        default="uniform",
+        metadata=_flag(
+            "how the SoftTriple centers start: uniform (entries from U(+-1/sqrt(D)), centers of norm about "
+            "0.58) or kaiming (pytorch-metric-learning's and the official SoftTriple code's kaiming_uniform_"
+            "(a=sqrt(5)) on the (D, C*K) matrix: entries from U(+-1/sqrt(C*K)), norm about 5.1 at D=768, "
+            "C=2, K=5, so they turn more slowly at the same learning rate)",
+            choices=CENTER_INITS,
         ),
     )
     center_lr: float = field(
@@ -93,7 +109,10 @@ class TrainConfig:
     eval_batch_size: int = field(default=128, metadata=_flag("batch size of evaluation"))
     early_stopping_patience: int = field(
         default=0,
-        metadata=_flag("stop after this many epochs without a better validation accuracy and keep the best (0: off)"),
+        metadata=_flag(
+            "stop after this many epochs without a better validation accuracy and keep the best (0: off); "
+            "needs validation data (--validation FILE, or a task with a validation split)"
+        ),
     )
     # output
     output_dir: str | None = field(default=None, metadata=_flag("where the model, checkpoints and logs go"))
@@ -106,7 +125,7 @@ class TrainConfig:
     def loss_kwargs(self) -> dict[str, Any]:
         """The settings of the chosen loss, as ``TripleEntropyForSequenceClassification`` takes them."""
         if self.loss == "tripleentropy":
-            keys = ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input")
+            keys = ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input", "center_init")
         elif self.loss == "supcon":
             keys = ("beta", "temperature")
         else:
@@ -143,6 +162,8 @@ class TrainConfig:
             raise UserError(
                 f"unknown softtriple input {self.softtriple_input!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
             )
+        if self.center_init not in CENTER_INITS:
+            raise UserError(f"unknown center init {self.center_init!r}; choose one of {', '.join(CENTER_INITS)}")
         if self.beta is not None and not 0.0 <= self.beta <= 1.0:
             raise UserError(f"beta must lie in [0, 1], got {self.beta}")
         loss_settings(self.loss, **self.loss_kwargs())

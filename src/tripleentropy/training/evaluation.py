@@ -56,8 +56,12 @@ def predict_logits(
     return logits
 
 
-def classification_metrics(labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str]) -> dict:
-    """Accuracy (a fraction), macro F1, F1 of each class by name, and the number of examples.
+def classification_metrics(
+    labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str], positive_label: str | None = None
+) -> dict:
+    """Accuracy (a fraction), macro F1, F1 of each class by name, and the number of examples;
+    with ``positive_label`` (e.g. MRPC's ``paraphrase``) also ``f1``, that class's F1, the
+    measure the literature reports for such tasks, and ``positive_label`` itself.
 
     A class with neither gold nor predicted examples has F1 0 and still counts in the macro mean.
     """
@@ -70,12 +74,17 @@ def classification_metrics(labels: Sequence[int], predictions: Sequence[int], la
         gold = int(np.sum(labels == index))
         denominator = predicted + gold
         per_class[str(name)] = 2.0 * true_positive / denominator if denominator else 0.0
-    return {
+    metrics = {
         "accuracy": float(np.mean(predictions == labels)) if len(labels) else 0.0,
         "macro_f1": float(np.mean(list(per_class.values()))) if per_class else 0.0,
         "per_class_f1": per_class,
         "num_examples": int(len(labels)),
     }
+    if positive_label is not None:
+        if str(positive_label) not in per_class:
+            raise ValueError(f"positive label {positive_label!r} is not one of the labels {list(per_class)}")
+        metrics.update({"f1": per_class[str(positive_label)], "positive_label": str(positive_label)})
+    return metrics
 
 
 def evaluate_model(
@@ -86,8 +95,10 @@ def evaluate_model(
     label_names: Sequence[str] | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
     progress: bool = False,
+    positive_label: str | None = None,
 ) -> dict:
-    """Metrics of ``model`` on labelled ``examples`` (see ``classification_metrics``).
+    """Metrics of ``model`` on labelled ``examples`` (see ``classification_metrics``; with
+    ``positive_label`` they include that class's F1 as ``f1``).
 
     ``label_names`` default to the model's ``id2label``. Pass a ``TokenizedExamples`` to skip
     tokenisation (e.g. the same test set for many runs).
@@ -97,4 +108,4 @@ def evaluate_model(
     if label_names is None:
         id2label = model.config.id2label
         label_names = [id2label[i] for i in range(model.config.num_labels)]
-    return classification_metrics([e.label for e in items], logits.argmax(dim=-1).tolist(), label_names)
+    return classification_metrics([e.label for e in items], logits.argmax(dim=-1).tolist(), label_names, positive_label)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from torch.utils.data import Dataset
@@ -68,10 +69,19 @@ def tokenize_examples(
     return TokenizedExamples(examples, features, max_length)
 
 
+class _PadToAtLeast(DataCollatorWithPadding):
+    """Pads each batch to ``max_length`` tokens, or to its longest example when that is longer."""
+
+    def __call__(self, features):
+        longest = max((len(feature["input_ids"]) for feature in features), default=0)
+        padding = replace(self, padding="max_length", max_length=max(self.max_length, longest))
+        return DataCollatorWithPadding.__call__(padding, features)
+
+
 def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to: int | None = None) -> DataCollatorWithPadding:
-    """Pads each batch to its own longest example (dynamic padding), or to ``pad_to`` tokens."""
+    """Pads each batch to its own longest example (dynamic padding), or to at least ``pad_to`` tokens."""
     if pad_to is not None:
-        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=pad_to, return_tensors="pt")
+        return _PadToAtLeast(tokenizer, padding="max_length", max_length=pad_to, return_tensors="pt")
     return DataCollatorWithPadding(tokenizer, padding="longest", return_tensors="pt")
 
 

@@ -13,6 +13,13 @@ from ..modeling import TripleEntropyForSequenceClassification
 from .features import EpochLengthGroupedSampler
 
 
+_SHARDED = (
+    "FSDP and DeepSpeed are not supported: tripleentropy saves and resumes plain Hugging Face checkpoints "
+    "with the SoftTriple centers beside them, which sharded training would not write or restore. Train with "
+    "data parallelism instead (torchrun, or accelerate launch --multi_gpu without an FSDP or DeepSpeed config)."
+)
+
+
 class NonFiniteLossError(UserError):
     """The training loss became NaN or infinite; the message names the step."""
 
@@ -28,11 +35,21 @@ class TripleEntropyTrainer(Trainer):
     - A non-finite loss stops training before the step is applied, with ``NonFiniteLossError``;
       checkpoints already written stay as they are.
     - Checkpoints and the final save are ``save_pretrained`` directories (plain Hugging Face
-      classifier + centers), and resuming reloads them.
+      classifier + centers), and resuming reloads them. This overrides ``Trainer``'s private
+      ``_save``, ``_load_from_checkpoint`` and ``_load_best_model``, written against the
+      transformers minor version that ``pyproject.toml`` pins and the tests cover.
+    - Data parallel training (torchrun, ``accelerate launch --multi_gpu``) is supported; FSDP and
+      DeepSpeed, whose sharded checkpoints these overrides do not read or write, are refused with
+      a ``UserError`` when the trainer is made.
     """
 
     def __init__(self, *args, center_lr: float, group_by_length: bool = False, **kwargs) -> None:
+        training_args = kwargs.get("args", args[1] if len(args) > 1 else None)
+        if training_args is not None and (getattr(training_args, "fsdp", None) or getattr(training_args, "deepspeed", None)):
+            raise UserError(_SHARDED)
         super().__init__(*args, **kwargs)
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:  # e.g. set by an accelerate config
+            raise UserError(_SHARDED)
         self.center_lr = center_lr
         self.group_by_length = group_by_length
         self._part_sums: torch.Tensor | None = None
@@ -118,11 +135,13 @@ class TripleEntropyTrainer(Trainer):
     # ---- saving and loading ----------------------------------------------------------------
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Write a ``save_pretrained`` directory of ``state_dict`` (this module's keys, as
+        ``Trainer.save_model`` passes it), or of the module's own weights when it is None."""
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        self._module().save_pretrained(output_dir, tokenizer=self.processing_class)
+        self._module().save_pretrained(output_dir, tokenizer=self.processing_class, state_dict=state_dict)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:

@@ -1,0 +1,16 @@
+"""The reproduce presets say what they run."""
+
+from tripleentropy.experiments.presets import PRESETS
+from tripleentropy.training import TrainConfig
+
+
+def test_paper_preset_is_the_authors_setup():
+    config = TrainConfig.from_dict({**PRESETS["paper"].settings, "loss": "tripleentropy"}).validate()
+    # pytorch-metric-learning's SoftTriple: no regulariser, kaiming-uniform centers; every token's
+    # state with the padding of the sample; batches at random, not grouped by length.
+    assert (config.tau, config.center_init, config.softtriple_input, config.group_by_length) == (
+        0.0, "kaiming", "tokens-with-padding", False)
+    assert (config.la, config.gamma, config.margin, config.centers, config.beta) == (8.0, 0.1, 0.1, 5, 0.4)
+    assert (config.lr, config.center_lr, config.batch_size, config.max_length, config.warmup_steps) == (
+        1e-5, 1e-5, 64, 64, 10)
+    assert config.scheduler == "cosine"

@@ -96,18 +96,18 @@ METHOD_SPACES: dict[str, tuple[Dimension, ...]] = {
         Dimension("gamma", "float", 0.01, 1.0, log=True, covers="official and the authors' 0.1"),
         Dimension("margin", "float", 0.001, 0.5, log=True, covers="official 0.01, the authors' 0.1"),
         Dimension("centers", "categorical", choices=(1, 5, 10, 100, 1000),
-                  covers="official 10, the authors' 5 and their earlier 1000, 1 = normalised softmax"),
-        Dimension("tau", "float", 0.0, 0.5, covers="official 0.2, the authors' 0 (pytorch-metric-learning has none)"),
+                  covers="official 10, the authors' 5 and their earlier 1000; 1 is the normalised softmax"),
+        Dimension("tau", "float", 0.0, 0.5, covers="official 0.2; the authors' 0: pytorch-metric-learning has no regulariser"),
         Dimension("center_init", "categorical", choices=("uniform", "kaiming"),
-                  covers="ours uniform, the authors' kaiming (pytorch-metric-learning's)"),
+                  covers="ours uniform; the authors' kaiming, pytorch-metric-learning's"),
         Dimension("center_lr", "float", 1e-5, 1e-1, log=True,
                   covers="official 1e-2, our default; the authors' 1e-5, the encoder's rate"),
     ),
     "supcon": (
         Dimension("beta", "float", 0.05, 0.95,
-                  covers="Gunel et al.'s few-shot 0.1 (SupCon weight 0.9; our default), their weights 0.1 to 0.9"),
+                  covers="Gunel et al.'s few-shot 0.1 = SupCon weight 0.9, our default; their weights 0.1 to 0.9"),
         Dimension("temperature", "float", 0.05, 1.0, log=True,
-                  covers="Gunel et al.'s 0.1 to 0.9, their few-shot 0.3 (our default)"),
+                  covers="Gunel et al.'s 0.1 to 0.9; their few-shot 0.3, our default"),
     ),
 }
 

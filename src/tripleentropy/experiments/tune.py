@@ -361,7 +361,8 @@ def study_identity(method: str, train_size: int | str, fold: int | None, data: T
     fixed = {name: value for name, value in settings.items() if name not in tuned}
     return {
         "method": method, "train_size": train_size, "fold": fold, "model": model_fingerprint(base_config.model),
-        "tuning_data": data.fingerprint(), "fixed": fixed, "space": [dimension.describe() for dimension in space],
+        "tuning_data": data.fingerprint(), "fixed": fixed,
+        "space": [f"{dimension.name}: {dimension.range_text()}" for dimension in space],  # not the notes
         **options.identity(),
     }
 

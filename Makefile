@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
+	@echo "Installed into $(VENV). To use tripleentropy in a shell: source $(VENV)/bin/activate"
 
 test: setup
 	$(BIN)/python -m pytest

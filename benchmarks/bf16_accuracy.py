@@ -31,7 +31,8 @@ from tripleentropy.experiments.stats import paired_test
 from tripleentropy.training import TrainConfig
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """This benchmark's flags (``--help`` shows them under the description above), checked."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="SST2,TREC", help="comma-separated SentEval tasks (SST2,TREC)")
     parser.add_argument("--losses", default="ce,tripleentropy", help="comma-separated losses (ce,tripleentropy)")
@@ -42,12 +43,17 @@ def main() -> int:
     parser.add_argument("--jobs", default="auto", help="worker processes, as for compare (auto)")
     parser.add_argument("--output-dir", required=True, help="where the runs of both precisions are stored")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-    args = parser.parse_args()
-    losses = args.losses.split(",")
+    args = parser.parse_args(argv)
     try:
-        jobs = parse_jobs(args.jobs)
+        args.jobs = parse_jobs(args.jobs)
     except UserError as error:
         parser.error(str(error))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    losses = args.losses.split(",")
 
     rows, pooled, seconds = [], [], {"fp32": 0.0, "bf16": 0.0}
     for task in args.tasks.split(","):
@@ -58,7 +64,7 @@ def main() -> int:
                        for loss in losses}
             result = run_comparison(
                 design, configs, losses, [args.train_size], list(range(args.seeds)),
-                os.path.join(args.output_dir, task, precision), title=f"{task} in {precision}", jobs=jobs,
+                os.path.join(args.output_dir, task, precision), title=f"{task} in {precision}", jobs=args.jobs,
             )
             records[precision] = {(r["loss"], r["seed"]): r for r in result.records}
             seconds[precision] += sum(r["train_seconds"] for r in result.records)

@@ -96,7 +96,8 @@ def categorize(name: str) -> str:
     return "other"
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """This benchmark's flags (``--help`` shows them under the description above), checked."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="SST2", help="SentEval task whose training sentences set the length (SST2)")
     parser.add_argument("--batch-size", type=int, default=16, help="sequences per step (16, the train default)")
@@ -109,7 +110,11 @@ def main() -> int:
                         help="float32 FLOPs per cycle and core for the theoretical peak (32: AVX2, two FMA units)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()

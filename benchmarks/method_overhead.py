@@ -109,7 +109,8 @@ def parse_ints(text: str) -> list[int]:
     return [int(item) for item in text.split(",")]
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """This benchmark's flags (``--help`` shows them under the description above), checked."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-config", choices=sorted(ROBERTA_SIZES), default=None,
                         help="time a randomly initialised RoBERTa of this size instead of the pretrained MiniLM "
@@ -128,7 +129,11 @@ def main() -> int:
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass (the loss stays float32)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

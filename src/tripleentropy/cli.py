@@ -14,8 +14,9 @@ from .experiments import cli as experiments_cli
 from .experiments import tune_cli
 from .training import cli as training_cli
 
-# Each entry adds one subcommand: register(subparsers) creates its parser and sets
-# ``handler`` (a function of the parsed arguments returning the exit status).
+# Each entry adds one subcommand: register(subparsers) creates its parser and sets ``handler``
+# (a function of the parsed arguments returning the exit status) and, for commands that do
+# expensive work, ``validate`` (the checks the handler makes first, before any of that work).
 _COMMANDS: list = [
     data_cli.register,
     training_cli.register_train,
@@ -40,6 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     for register in _COMMANDS:
         register(subparsers)
     return parser
+
+
+def check_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv`` and run the command's up-front checks, exactly as the command would before
+    it reads data, loads a model or trains: flags, values, combinations, output locations, the
+    model name. Returns the parsed arguments.
+
+    Raises ``SystemExit`` (status 2, with argparse's usage message) for unknown flags or bad
+    flag values, and ``UserError`` for anything the checks refuse.
+    """
+    args = build_parser().parse_args(argv)
+    validate = getattr(args, "validate", None)
+    if validate is not None:
+        validate(args)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,6 +106,10 @@ BAD_INPUT = {
         ["--train-size", "3"], {"train.csv": "text,label\na,x\nb,y\n"},
         r"train.csv has 2 examples, fewer than the requested training size 3",
     ),
+    "single-class sample": (
+        ["--train-size", "1"], {"train.csv": "text,label\na,x\nb,y\n"},
+        r"train.csv: a training sample of 1 example holds only the class '[xy]'; a classifier needs at least two",
+    ),
     "too many folds": (
         ["--folds", "3"], {"train.csv": "text,label\na,x\nb,y\n"}, r"train.csv has 2 examples, fewer than the 3 folds",
     ),

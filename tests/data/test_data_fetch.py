@@ -2,6 +2,7 @@ import hashlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,15 @@ def files_under(directory):
 def test_embedded_checksums_match_the_shared_sha256sums(senteval_dir):
     listed = dict(reversed(line.split()) for line in (senteval_dir / "SHA256SUMS").read_text().splitlines())
     assert {relative: checksum for relative, (_, checksum) in SOURCES.items()} == listed
+
+
+def test_docs_list_every_file_with_its_address_and_checksum():
+    rows = {}
+    for line in (Path(__file__).parents[2] / "docs" / "data.md").read_text().splitlines():
+        cells = [cell.strip(" `") for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] in SOURCES:
+            rows[cells[0]] = (cells[1], cells[2])
+    assert rows == SOURCES
 
 
 def test_base_url_replaces_the_github_host_and_keeps_the_path():

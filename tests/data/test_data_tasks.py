@@ -100,6 +100,7 @@ def test_missing_data_names_the_directory_and_the_fetch_command(monkeypatch, tmp
     message = str(raised.value)
     assert str(tmp_path) in message and "TRIPLEENTROPY_DATA" in message
     assert f"tripleentropy data fetch --dest {tmp_path}" in message
+    assert "--data-dir" in message and "data_dir=" in message
 
 
 def test_a_damaged_task_file_is_reported_with_its_line(tmp_path):

@@ -157,7 +157,8 @@ def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp
         (["--losses", "ce,foo"], "unknown loss 'foo'"),
         (["--train-sizes", "0"], "training size must be a positive integer"),
         (["--train-sizes", "500"], "fewer than --train-sizes 500"),
-        (["--beta", "supcon=0.5"], "'supcon' is not one of --losses"),
+        (["--beta", "supcon=0.5"], "'supcon' is not one of --losses ce,tripleentropy; add it to --losses"),
+        (["--train-sizes", "1,8"], "a training sample of one example holds a single class"),
         (["--lr", "fast"], "--lr: 'fast' is not a valid float"),
         (["--seeds", "0"], "--seeds must be at least 1"),
         (["--jobs", "0"], "expected a positive number of workers or 'auto', got '0'"),
@@ -171,13 +172,36 @@ def test_bad_flags_exit_2_with_a_message(files, tiny_bert, tmp_path, capsys, ext
     assert not (tmp_path / "bad" / "runs").exists() or not list((tmp_path / "bad" / "runs").iterdir())
 
 
+def test_output_directory_is_checked_before_any_work(files, tiny_bert, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("tripleentropy.experiments.compare.design_from_files",
+                        lambda *args, **kwargs: pytest.fail("the data was read before the output was checked"))
+    (tmp_path / "afile").write_text("not a folder\n")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    (tmp_path / "training" / "checkpoint-5").mkdir(parents=True)
+    for output, message in [
+        (tmp_path / "afile" / "cmp", f"{tmp_path / 'afile'} is a file, not a directory"),
+        (model_dir, "holds a trained model"),
+        (tmp_path / "training", "holds a trained model"),
+    ]:
+        assert main(compare_args(files, tiny_bert, output)) == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error
+    assert sorted(path.name for path in model_dir.iterdir()) == ["config.json"]
+    assert main(["reproduce", "--preset", "smoke", "--output-dir", str(model_dir)]) == 2
+    assert "holds a trained model" in capsys.readouterr().err
+
+
 def test_reproduce_paper_preset_fails_cleanly_offline(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     started = time.time()
     result = subprocess.run([sys.executable, "-m", "tripleentropy", "reproduce", "--preset", "paper",
                              "--output-dir", str(tmp_path / "paper")], env=env, capture_output=True, text=True)
     assert result.returncode == 2
-    assert "roberta-base" in result.stderr and "local" in result.stderr and "Traceback" not in result.stderr
+    assert "roberta-base" in result.stderr and "HF_HUB_OFFLINE" in result.stderr and "Traceback" not in result.stderr
+    assert "--preset quick" in result.stderr
+    assert "--model" not in result.stderr  # reproduce has no such flag
     assert time.time() - started < 60
 
 

@@ -188,3 +188,90 @@ def test_early_stopping_without_validation_data_stops_before_training(tiny_bert,
     error = capsys.readouterr().err
     assert "--early-stopping-patience needs validation data" in error and "--validation FILE" in error
     assert not output.exists()  # nothing trained, nothing written
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Fails a test that loads a model: its checks must come first."""
+    from tripleentropy.training import api
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the bad input was refused")
+
+    monkeypatch.setattr(api, "load_pretrained", refuse)
+    monkeypatch.setattr("tripleentropy.training.cli._load_model", refuse)
+
+
+def _refused(capsys, argv, message):
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("tripleentropy: error: ") and error.count("\n") == 1, error
+    assert message in error
+    return error
+
+
+def test_output_locations_are_checked_before_any_work(tiny_bert, tmp_path, capsys, no_model_loading):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    (tmp_path / "afile").write_text("not a folder\n")
+    model = ["--model", str(tiny_bert), "--train", str(train)]
+    _refused(capsys, ["train", *model, "--output-dir", str(tmp_path / "afile" / "run")],
+             f"--output-dir {tmp_path / 'afile' / 'run'}: {tmp_path / 'afile'} is a file, not a directory")
+    _refused(capsys, ["train", *model, "--output-dir", str(tmp_path / "afile")], "is a file, not a directory")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    _refused(capsys, ["predict", "--model-dir", str(model_dir), "--input", str(train),
+                      "--output", str(tmp_path / "afile" / "p.jsonl")], "is a file, not a directory")
+    _refused(capsys, ["predict", "--model-dir", str(model_dir), "--input", str(train), "--output", str(tmp_path)],
+             "is a directory, not a file")
+    _refused(capsys, ["predict", "--model-dir", str(model_dir), "--input", str(tmp_path / "none.txt")],
+             "--input")
+    _refused(capsys, ["evaluate", "--model-dir", str(tmp_path / "none"), "--data", str(train)], "does not exist")
+    assert not (tmp_path / "afile").is_dir()
+
+
+def test_train_refuses_a_folder_holding_a_comparison(tiny_bert, tmp_path, capsys, no_model_loading):
+    from tripleentropy.cli import check_arguments
+
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    (tmp_path / "cmp" / "runs").mkdir(parents=True)
+    (tmp_path / "cmp" / "runs" / "0123abcd.json").write_text("{}")
+    (tmp_path / "summarised").mkdir()
+    (tmp_path / "summarised" / "summary.json").write_text("{}")
+    for folder in ("cmp", "summarised"):
+        before = sorted(path.name for path in (tmp_path / folder).iterdir())
+        _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train),
+                          "--output-dir", str(tmp_path / folder)], "holds a comparison")
+        assert sorted(path.name for path in (tmp_path / folder).iterdir()) == before
+    # A model trained with --report-to tensorboard keeps its logs in runs/<time>/: not a comparison.
+    (tmp_path / "model" / "runs" / "Nov28_15-10-32").mkdir(parents=True)
+    (tmp_path / "model" / "runs" / "Nov28_15-10-32" / "events.out.tfevents.1").write_text("")
+    (tmp_path / "model" / "config.json").write_text("{}")
+    check_arguments(["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "model")])
+
+
+def test_report_to_an_integration_that_is_not_installed_is_refused(tiny_bert, tmp_path, capsys, monkeypatch):
+    from transformers.integrations import integration_utils
+
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    argv = ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "o"),
+            "--report-to", "tensorboard"]
+    with monkeypatch.context() as patched:
+        patched.setattr(integration_utils, "get_available_reporting_integrations", lambda: [])
+        patched.setattr("tripleentropy.training.api.load_pretrained", lambda *a, **k: pytest.fail("model loaded"))
+        _refused(capsys, argv, "pip install tensorboard")
+        _refused(capsys, [*argv[:-1], "tensorbored"], "unknown integration 'tensorbored'")
+    assert not (tmp_path / "o").exists()
+    # Where the integration is installed, the flag passes the checks and reaches the Trainer.
+    monkeypatch.setattr(integration_utils, "get_available_reporting_integrations", lambda: ["tensorboard"])
+    from tripleentropy.cli import check_arguments
+
+    assert check_arguments(argv).report_to == "tensorboard"
+
+
+def test_a_training_sample_of_one_class_is_refused(tiny_bert, tmp_path, capsys, no_model_loading):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train), "--train-size", "1",
+                      "--output-dir", str(tmp_path / "o")],
+             f"{train}: a training sample of 1 example holds only the class")
+    assert not (tmp_path / "o").exists()

@@ -51,6 +51,22 @@ def test_bad_values(values, message):
         TrainConfig.from_dict(values).validate()
 
 
+def test_a_key_spelled_two_ways_in_a_file_is_refused(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("center_lr: 0.5\nlr: 1e-4\ncenter-lr: 0.1\n")
+    with pytest.raises(UserError, match=f"configuration file {path}: center_lr and center-lr both set center_lr"):
+        config_from_args(_parse("--config", str(path)))
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_each_flag_states_its_default_once(command):
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
+    helps = {action.option_strings[0]: action.help for action in parser._actions if action.option_strings}
+    assert "0.4 for tripleentropy" in helps["--beta"]
+    for flag, help_text in helps.items():
+        assert (help_text or "").replace("%(default)s", "").lower().count("default") <= 1, (flag, help_text)
+
+
 def test_every_field_but_data_columns_is_a_flag():
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     for name in TrainConfig.field_names():

@@ -4,7 +4,7 @@ from .cli import add_column_arguments, add_data_arguments, add_data_dir_argument
 from .examples import Example, LabeledData
 from .fetch import SOURCES, fetch_senteval
 from .files import load_file
-from .sampling import sample_train, stratified_folds
+from .sampling import check_sample_classes, sample_train, stratified_folds
 from .tasks import CV_SEED, DATA_ENV, TASKS, TaskFile, TaskInfo, get_task, load_task, resolve_data_dir
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "add_column_arguments",
     "add_data_arguments",
     "add_data_dir_argument",
+    "check_sample_classes",
     "fetch_senteval",
     "get_task",
     "load_file",

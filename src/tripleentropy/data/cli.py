@@ -10,7 +10,7 @@ from collections import Counter
 from .examples import LabeledData
 from .fetch import GITHUB_RAW, SOURCES, fetch_senteval
 from .files import load_file
-from .sampling import sample_train, stratified_folds
+from .sampling import check_sample_classes, sample_train, stratified_folds
 from .tasks import DATA_ENV, TASKS, resolve_data_dir, task_is_present
 
 _PROTOCOLS = {"cv10": "10-fold CV", "test": "test split"}
@@ -163,6 +163,8 @@ def _check(args: argparse.Namespace) -> int:
     train = load_file(args.train_file, **columns)
     evaluation = [load_file(path, label_names=train.label_names, **columns) for path in args.eval_file]
     sample = sample_train(train.examples, args.train_size, args.seed, source=train.source)
+    if args.train_size is not None:
+        check_sample_classes(sample, train.label_names, source=train.source)
     if args.folds is not None:
         stratified_folds([example.label for example in sample], args.folds, args.seed, source=train.source)
     for data in [LabeledData(sample, train.label_names, train.is_pair, train.source), *evaluation]:

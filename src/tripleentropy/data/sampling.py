@@ -59,6 +59,24 @@ def sample_train(
     return [examples[index] for index in chosen]
 
 
+def check_sample_classes(
+    sample: Sequence[Example], label_names: Sequence[str], *, source: str = "the training data"
+) -> None:
+    """Raise ``UserError`` unless a training ``sample`` holds at least two classes.
+
+    A classifier trained on one class learns nothing. A stratified sample of two or more
+    examples from data with two or more classes always holds two, so only a training size of 1
+    fails here.
+    """
+    classes = sorted({example.label for example in sample})
+    if len(classes) < 2:
+        held = f"only the class {label_names[classes[0]]!r}" if classes else "no examples"
+        raise UserError(
+            f"{source}: a training sample of {len(sample)} example{'' if len(sample) == 1 else 's'} holds {held}; "
+            "a classifier needs at least two classes (a training size of 2 or more)"
+        )
+
+
 def stratified_folds(
     labels: Sequence[int], num_folds: int, seed: int, *, source: str = "the data"
 ) -> list[tuple[list[int], list[int]]]:

@@ -197,7 +197,8 @@ def load_task(name: str, data_dir: str | Path | None = None) -> dict[str, Labele
             raise UserError(
                 f"the SentEval data for task {task.name} is missing: no file {path} "
                 f"(searched the data directory {root}, set by {origin}). "
-                f"Download it with: {fetch}"
+                f"If the files are elsewhere, point the environment variable {DATA_ENV} at their folder "
+                f"(or pass --data-dir DIR; data_dir= in Python); else download them with: {fetch}"
             )
     return {
         split: LabeledData(

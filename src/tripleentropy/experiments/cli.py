@@ -7,12 +7,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..data import add_column_arguments, add_data_dir_argument
 from ..errors import UserError
+from ..outputs import check_output_dir
+from .search_space import tuned_space
 from .tune_cli import add_tuning_flags, tune_options_from_args, tuning_flags_given
 
 # TrainConfig fields that compare sets itself (per run) or takes from its own flags.
@@ -27,6 +29,7 @@ _DEFAULT_LOSSES = "ce,tripleentropy"
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Every ``train`` flag that applies to a run; a value may be given per loss (LOSS=VALUE,...)."""
+    from ..training.cli import flag_help
     from ..training.config import TrainConfig
 
     group = parser.add_argument_group(
@@ -39,8 +42,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
         if item.name in _COMPARE_OWNS or not item.metadata.get("cli", True):
             continue
         flag = "--" + item.name.replace("_", "-")
-        default = item.default if item.default is not MISSING else None
-        help_text = f"{item.metadata['help']} (default: {default})".replace("%", "%%")
+        help_text = flag_help(item)
         if str(item.type) == "bool":
             group.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
@@ -79,7 +81,10 @@ def configs_from_args(args: argparse.Namespace, losses: Sequence[str]) -> dict[s
             for part in parts:
                 loss, value = (piece.strip() for piece in part.split("=", 1))
                 if loss not in per_loss:
-                    raise UserError(f"--{item.name.replace('_', '-')}: {loss!r} is not one of --losses {','.join(losses)}")
+                    raise UserError(
+                        f"--{item.name.replace('_', '-')}: {loss!r} is not one of --losses {','.join(losses)}; "
+                        f"add it to --losses to compare it, or drop its value"
+                    )
                 per_loss[loss][item.name] = _convert(item.name, value, item.type)
         else:
             shared[item.name] = _convert(item.name, str(raw), item.type)
@@ -206,12 +211,40 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     add_data_dir_argument(parser)
     add_column_arguments(parser)
     _add_training_flags(parser)
-    parser.set_defaults(handler=_compare)
+    parser.set_defaults(handler=_compare, validate=validate_compare)
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from .compare import design_from_files, design_from_task, parse_jobs, parse_shard, run_comparison
-    from .report import format_summary_table
+def _check_comparison_dir(output_dir: str) -> None:
+    """A comparison's folder must be writable and must not be a trained model's folder."""
+    from ..training.api import holds_trained_model
+
+    check_output_dir(output_dir)
+    if holds_trained_model(output_dir):
+        raise UserError(
+            f"--output-dir {output_dir} holds a trained model (its config.json or checkpoints, from train): "
+            "choose another --output-dir for the comparison"
+        )
+
+
+class CompareRequest(NamedTuple):
+    """What ``compare`` runs, from its validated flags: losses (ce first), training sizes, the
+    ``--jobs`` value, one ``TrainConfig`` per loss, the part of the grid (``--shard``, or None)
+    and the tuning (``TuneOptions`` of ``--tune``, or None)."""
+
+    losses: list[str]
+    sizes: list[Any]
+    jobs: int | str
+    configs: dict[str, Any]
+    shard: tuple[int, int] | None
+    tuning: Any
+
+
+def validate_compare(args: argparse.Namespace) -> CompareRequest:
+    """Everything ``compare`` checks before it reads data or loads a model: every flag and
+    combination of flags, each loss's settings, the output directory and the model name."""
+    from ..data import get_task
+    from ..modeling import resolve_model
+    from .compare import parse_jobs, parse_shard
 
     losses = _parse_losses(args.losses)
     sizes = _parse_sizes(args.train_sizes)
@@ -228,9 +261,25 @@ def _compare(args: argparse.Namespace) -> int:
         raise UserError("--test goes with --train (a task brings its own test split)")
     if args.eval_split != "test" and not args.task:
         raise UserError("--eval-split goes with --task; with your own files, pass the validation file as --test")
+    if args.task:
+        get_task(args.task)
     configs = configs_from_args(args, losses)
     if any(config.early_stopping_patience for config in configs.values()):
         raise UserError("compare has no validation data to stop early on: set early_stopping_patience to 0 in --config")
+    _check_comparison_dir(args.output_dir)
+    if options is not None:
+        fixed = fixed_settings(args, losses)
+        for loss in losses:
+            tuned_space(loss, fixed[loss])
+    resolve_model(configs[losses[0]].model)
+    return CompareRequest(losses, sizes, jobs, configs, shard, options)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import design_from_files, design_from_task, run_comparison
+    from .report import format_summary_table
+
+    losses, sizes, jobs, configs, shard, options = validate_compare(args)
     if args.task:
         design = design_from_task(args.task, args.data_dir, args.folds, args.max_eval, args.eval_split)
     else:
@@ -272,16 +321,26 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     _add_jobs_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir_argument(parser)
-    parser.set_defaults(handler=_reproduce)
+    parser.set_defaults(handler=_reproduce, validate=validate_reproduce)
 
 
-def _reproduce(args: argparse.Namespace) -> int:
-    from ..modeling import load_pretrained
+class ReproduceRequest(NamedTuple):
+    """What ``reproduce`` runs, from its validated flags: the preset, its tasks to run, the
+    ``--jobs`` value and one ``TrainConfig`` per loss."""
+
+    preset: Any
+    tasks: list[str]
+    jobs: int | str
+    configs: dict[str, Any]
+
+
+def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
+    """Everything ``reproduce`` checks before it reads data or loads a model: the tasks, the
+    jobs, the output directory and whether the preset's model can be had."""
+    from ..modeling import BUNDLED_MODEL, resolve_model
     from ..training.config import TrainConfig
-    from .compare import design_from_task, machine_description, parse_jobs, run_comparison
+    from .compare import parse_jobs
     from .presets import PRESETS
-    from .report import format_summary_table
-    from .reproduce import write_overall_report
 
     preset = PRESETS[args.preset]
     jobs = parse_jobs(args.jobs)
@@ -296,8 +355,29 @@ def _reproduce(args: argparse.Namespace) -> int:
         loss: TrainConfig.from_dict({**preset.settings, "model": preset.model, "loss": loss}).validate()
         for loss in preset.losses
     }
-    pretrained = load_pretrained(preset.model)
+    _check_comparison_dir(args.output_dir)
+    try:
+        resolve_model(preset.model)
+    except UserError:
+        # A preset's model is the bundled one or a hub id, so the hub is offline without a copy.
+        offline_presets = " or ".join(name for name, other in PRESETS.items() if other.model == BUNDLED_MODEL)
+        raise UserError(
+            f"the {preset.name} preset fine-tunes {preset.model} from the Hugging Face hub, which is offline here "
+            f"(HF_HUB_OFFLINE=1) and has no cached copy of it: run it where the hub can be reached, without "
+            f"HF_HUB_OFFLINE, or run --preset {offline_presets} (the bundled model)"
+        ) from None
+    return ReproduceRequest(preset, tasks, jobs, configs)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ..modeling import load_pretrained
+    from .compare import design_from_task, machine_description, run_comparison
+    from .report import format_summary_table
+    from .reproduce import write_overall_report
+
+    preset, tasks, jobs, configs = validate_reproduce(args)
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
+    pretrained = load_pretrained(preset.model)
     started = time.perf_counter()
     summaries, records, workers = {}, {}, 1
     for task in tasks:

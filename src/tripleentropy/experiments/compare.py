@@ -152,11 +152,18 @@ def run_settings(config: Any) -> dict[str, Any]:
 
 
 def check_train_sizes(design: Design, sizes: Sequence[Any], seeds: Sequence[int]) -> None:
-    """Refuse, before any training, a training size larger than the data a run samples it from:
-    the whole pool, or with folds the pool less the evaluation fold of each seed."""
+    """Refuse, before any training, a training size of 1 (one example, one class: nothing to
+    classify) or larger than the data a run samples it from: the whole pool, or with folds the
+    pool less the evaluation fold of each seed."""
     available = {seed: len(design.split(design.fold_of(seed))[0]) for seed in seeds}
     smallest = min(available.values()) if available else len(design.pool)
     for size in sizes:
+        if size != "full" and size < 2:
+            # A stratified sample of 2 or more holds two classes (sample_train).
+            raise UserError(
+                f"--train-sizes {size}: a training sample of one example holds a single class; a classifier "
+                "needs at least two (a training size of 2 or more)"
+            )
         if size == "full" or size <= smallest:
             continue
         if size > len(design.pool):

@@ -10,9 +10,8 @@ from typing import Any
 from .paper import PAPER_GAIN_RANGE, PAPER_REFERENCE
 from .plots import plot_accuracy_vs_size, plot_paired_differences
 from .stats import summarize
-from .store import write_bytes_atomic, write_json_atomic
+from .store import SUMMARY_FILE, write_bytes_atomic, write_json_atomic
 
-SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 ACCURACY_PLOT = "accuracy.png"
 DIFFERENCES_PLOT = "differences.png"

@@ -12,7 +12,7 @@ from .plots import plot_paired_differences
 from .presets import Preset
 from .report import DIFFERENCES_PLOT, format_interval, format_p, format_points, markdown_table, verdict
 from .stats import TEST_NAME, paired_differences, paired_test
-from .store import write_bytes_atomic, write_json_atomic
+from .store import SUMMARY_FILE, write_bytes_atomic, write_json_atomic
 
 
 def pooled_records(records_by_task: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict]:
@@ -54,7 +54,7 @@ def write_overall_report(
                   for task, s in summaries.items()},
         "paper_gains": preset.paper_gains(),
     }
-    write_json_atomic(output_dir / "summary.json", summary)
+    write_json_atomic(output_dir / SUMMARY_FILE, summary)
 
     lines = [f"# reproduce --preset {preset.name}", "", preset.description + ".", ""]
     lines += [f"- **{name}**: {value}" for name, value in context.items()]

@@ -129,6 +129,15 @@ def search_space(method: str, fixed: Iterable[str] = ()) -> list[Dimension]:
     return [dimension for dimension in (*SHARED_SPACE, *METHOD_SPACES[method]) if dimension.name not in fixed]
 
 
+def tuned_space(method: str, fixed: Iterable[str]) -> list[Dimension]:
+    """``search_space(method, fixed)``; ``UserError`` when the user fixed all of it."""
+    space = search_space(method, fixed)
+    if not space:
+        raise UserError(f"nothing to tune for {method}: every setting of its search space is fixed by a flag or "
+                        "--config; leave at least one of them to the search")
+    return space
+
+
 def format_search_spaces(methods: Sequence[str] | None = None) -> str:
     """The search spaces as plain text: the shared settings, then each method's own, one a line."""
     lines = ["every method:", *(f"  {dimension.describe()}" for dimension in SHARED_SPACE)]

@@ -20,6 +20,11 @@ from typing import Any
 # every run stored under the old meaning is redone instead of silently reused.
 KEY_VERSION = 2
 
+# The layout of a comparison's folder (compare, and each task of reproduce): one file per run in
+# RUNS_DIR, the statistics in SUMMARY_FILE.
+RUNS_DIR = "runs"
+SUMMARY_FILE = "summary.json"
+
 RECORD_KEYS = ("key", "loss", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
 
 
@@ -112,6 +117,16 @@ def _problem(record: Any, key: str) -> str | None:
     return None
 
 
+def holds_comparison(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds the stored runs or the summary of a ``compare`` or ``reproduce``.
+
+    A trained model's folder may hold a ``runs/`` folder too (``--report-to tensorboard`` logs
+    into ``runs/<time>/``), but never run files.
+    """
+    directory = Path(directory)
+    return (directory / SUMMARY_FILE).is_file() or any((directory / RUNS_DIR).glob("*.json"))
+
+
 class RunStore:
     """One JSON file per finished run, in ``<output_dir>/runs/<key>.json``.
 
@@ -123,7 +138,7 @@ class RunStore:
 
     def __init__(self, output_dir: str | os.PathLike) -> None:
         self.output_dir = Path(output_dir)
-        self.runs_dir = self.output_dir / "runs"
+        self.runs_dir = self.output_dir / RUNS_DIR
         self.runs_dir.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, key: str) -> Path:

@@ -37,7 +37,7 @@ from transformers import TrainerCallback
 from ..data import Example, stratified_folds
 from ..errors import UserError
 from .compare import Design, _sample_indices, check_train_sizes, run_settings
-from .search_space import Dimension, search_space
+from .search_space import Dimension, search_space, tuned_space
 from .store import canonical_json, fingerprint_examples, run_key, write_bytes_atomic, write_json_atomic
 
 # Tuning runs draw their training samples and initial heads with seeds 10000, 10001, ...: never
@@ -643,15 +643,6 @@ def tune(data: TuningData, base_config: Any, method: str, train_size: int | str,
     run_trials(study, objective, options, progress=progress, description=f"tune {method}")
     context = {"data": data.describe(), "storage": _safe_url(storage_url), **(context or {})}
     return write_study_outputs(study, output_dir, base_config, method, train_size, options.n_trials, context)
-
-
-def tuned_space(method: str, fixed: Sequence[str]) -> list[Dimension]:
-    """``search_space(method, fixed)``; ``UserError`` when the user fixed all of it."""
-    space = search_space(method, fixed)
-    if not space:
-        raise UserError(f"nothing to tune for {method}: every setting of its search space is fixed by a flag or "
-                        "--config; leave at least one of them to the search")
-    return space
 
 
 @dataclass

@@ -6,11 +6,11 @@ import argparse
 import sys
 import textwrap
 from dataclasses import fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..data import add_column_arguments, add_data_dir_argument
 from ..errors import UserError
-from .search_space import format_search_spaces
+from .search_space import format_search_spaces, tuned_space
 
 # TrainConfig fields that tune sets itself (per run) or that do not apply to a tuning run.
 _TUNE_OWNS = {"output_dir", "resume", "seed", "save_steps", "save_total_limit", "logging_steps", "report_to",
@@ -102,28 +102,52 @@ def register_tune(subparsers: argparse._SubParsersAction) -> None:
                       skip=_TUNE_OWNS)
     add_data_dir_argument(parser)
     add_column_arguments(parser)
-    parser.set_defaults(handler=_tune)
+    parser.set_defaults(handler=_tune, validate=validate_tune)
+
+
+class TuneRequest(NamedTuple):
+    """What ``tune`` runs, from its validated flags: the base settings, the study's options and
+    the settings the command fixes."""
+
+    config: Any
+    options: Any
+    fixed: set[str]
+
+
+def validate_tune(args: argparse.Namespace) -> TuneRequest:
+    """Everything ``tune`` checks before it reads data or loads a model: every flag, the settings,
+    that something is left to search, the output directory and the model name."""
+    from ..data import get_task
+    from ..modeling import resolve_model
+    from ..outputs import check_output_dir
+    from ..training.cli import config_from_args
+
+    options = tune_options_from_args(args, args.n_trials, "--n-trials")
+    if args.max_eval is not None and args.max_eval < 1:
+        raise UserError(f"--max-eval must be at least 1, got {args.max_eval}")
+    config = replace(config_from_args(args), output_dir=None)  # --output-dir is the study's folder
+    if (config.task is None) == (config.train is None):
+        raise UserError("name the training data with either --task NAME or --train FILE (one of them)")
+    if config.task is not None:
+        get_task(config.task)
+    if config.early_stopping_patience:
+        raise UserError("tune scores every run at its end and stops none early: set early_stopping_patience to 0 "
+                        "in --config")
+    fixed = fixed_by_flags(args)
+    tuned_space(config.loss, fixed)
+    check_output_dir(args.output_dir)
+    resolve_model(config.model)
+    return TuneRequest(config, options, fixed)
 
 
 def _tune(args: argparse.Namespace) -> int:
     import optuna
 
     from ..data import get_task
-    from ..modeling import resolve_model
     from ..training.api import load_training_data
-    from ..training.cli import config_from_args
-    from .tune import TuningData, tune, tuned_space
+    from .tune import TuningData, tune
 
-    options = tune_options_from_args(args, args.n_trials, "--n-trials")
-    if args.max_eval is not None and args.max_eval < 1:
-        raise UserError(f"--max-eval must be at least 1, got {args.max_eval}")
-    config = replace(config_from_args(args), output_dir=None)  # --output-dir is the study's folder
-    if config.early_stopping_patience:
-        raise UserError("tune scores every run at its end and stops none early: set early_stopping_patience to 0 "
-                        "in --config")
-    fixed = fixed_by_flags(args)
-    tuned_space(config.loss, fixed)
-    resolve_model(config.model)
+    config, options, fixed = validate_tune(args)
     train, validation = load_training_data(replace(config, train_size=None))
     data = TuningData(train.source, list(train.label_names), train.examples,
                       validation.examples if validation is not None else None, options.inner_folds, args.max_eval)

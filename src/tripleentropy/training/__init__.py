@@ -9,6 +9,8 @@ _EXPORTS = {
     "METRICS_NAME": "api",
     "RUN_CONFIG_NAME": "api",
     "TrainResult": "api",
+    "check_data_source": "api",
+    "holds_trained_model": "api",
     "load_training_data": "api",
     "read_run_config": "api",
     "train_model": "api",

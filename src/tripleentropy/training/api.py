@@ -18,6 +18,7 @@ import transformers
 from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+from transformers.utils import CONFIG_NAME
 
 from .. import __version__
 from ..errors import UserError
@@ -106,7 +107,7 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
         data_seed=config.seed,
         bf16=config.bf16,
         use_cpu=not torch.cuda.is_available(),
-        report_to=config.report_to,
+        report_to=config.report_to_list(),
         remove_unused_columns=False,
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,  # every parameter, centers included, is in each step's graph
@@ -228,6 +229,15 @@ def train_model(
     return TrainResult(model, tokenizer, names, metrics, train_metrics, log_history, output_dir)
 
 
+def holds_trained_model(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a saved model (``config.json``, ``run_config.json``) or the
+    checkpoints of a training run."""
+    directory = Path(directory)
+    if (directory / CONFIG_NAME).is_file() or (directory / RUN_CONFIG_NAME).is_file():
+        return True
+    return directory.is_dir() and any(path.is_dir() for path in directory.glob(f"{PREFIX_CHECKPOINT_DIR}-*"))
+
+
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The newest checkpoint in ``output_dir`` that was written to the end.
 
@@ -287,16 +297,27 @@ def read_run_config(model_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def load_training_data(config: TrainConfig) -> tuple[Any, Any]:
-    """The training and validation ``LabeledData`` that ``config`` names (``task`` or files),
-    with ``train_size`` applied (a stratified sample drawn with ``seed``)."""
-    from ..data import LabeledData, load_file, load_task, sample_train
+def check_data_source(config: TrainConfig) -> None:
+    """Raise ``UserError`` unless ``config`` names its data one way: a known ``task``, or a
+    ``train`` file with an optional ``validation`` file. Reads nothing."""
+    from ..data import get_task
 
     if (config.task is None) == (config.train is None):
         raise UserError("name the training data with either --task NAME or --train FILE (one of them)")
     if config.task is not None:
+        get_task(config.task)
         if config.validation is not None:
             raise UserError("--validation goes with --train FILE; a task brings its own validation split")
+
+
+def load_training_data(config: TrainConfig) -> tuple[Any, Any]:
+    """The training and validation ``LabeledData`` that ``config`` names (``task`` or files),
+    with ``train_size`` applied (a stratified sample drawn with ``seed``, which must hold at
+    least two classes)."""
+    from ..data import LabeledData, check_sample_classes, load_file, load_task, sample_train
+
+    check_data_source(config)
+    if config.task is not None:
         splits = load_task(config.task, config.data_dir)
         train, validation = splits["train"], splits.get("validation")
     else:
@@ -311,5 +332,6 @@ def load_training_data(config: TrainConfig) -> tuple[Any, Any]:
             validation = load_file(config.validation, label_names=train.label_names, **columns)
     if config.train_size is not None:
         sample = sample_train(train.examples, config.train_size, config.seed, source=train.source)
+        check_sample_classes(sample, train.label_names, source=train.source)
         train = LabeledData(sample, train.label_names, train.is_pair, train.source)
     return train, validation

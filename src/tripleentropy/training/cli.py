@@ -7,12 +7,13 @@ import json
 import sys
 import time
 from collections.abc import Collection
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
 from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task
 from ..errors import UserError
+from ..outputs import check_output_dir, check_output_file
 from .config import TrainConfig
 
 _TYPES = {"int": int, "float": float, "str": str}
@@ -27,6 +28,16 @@ def field_type(annotation: str):
     return str
 
 
+def flag_help(item: Field) -> str:
+    """The ``--help`` text of a ``TrainConfig`` field's flag: its help and, unless the help already
+    says it, its default (escaped for argparse)."""
+    help_text = item.metadata["help"]
+    if "default" not in help_text.lower():
+        default = item.default if item.default is not MISSING else None
+        help_text = f"{help_text} (default: {default})"
+    return help_text.replace("%", "%%")
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = ()) -> None:
     """One flag per ``TrainConfig`` field (less those in ``skip``); unset flags stay absent so a
     --config file shows through."""
@@ -34,8 +45,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = (
         if not item.metadata.get("cli", True) or item.name in skip:
             continue
         flag = "--" + item.name.replace("_", "-")
-        default = item.default if item.default is not MISSING else None
-        help_text = f"{item.metadata['help']} (default: {default})"
+        help_text = flag_help(item)
         if str(item.type) == "bool":
             parser.add_argument(
                 flag, dest=item.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
@@ -49,7 +59,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = (
             choices=item.metadata.get("choices"),
             default=argparse.SUPPRESS,
             metavar=None if item.metadata.get("choices") else ("FILE" if item.name in ("train", "validation") else item.name.upper()),
-            help=help_text.replace("%", "%%"),
+            help=help_text,
         )
 
 
@@ -83,17 +93,34 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
     _add_config_flags(parser)
     add_data_dir_argument(parser)
     add_column_arguments(parser)
-    parser.set_defaults(handler=_train)
+    parser.set_defaults(handler=_train, validate=validate_train)
+
+
+def validate_train(args: argparse.Namespace) -> TrainConfig:
+    """Everything ``train`` checks before it reads data or loads a model: the settings, where
+    the data comes from, the output directory and the model name. Returns the configuration."""
+    from ..experiments.store import holds_comparison
+    from ..modeling import resolve_model
+    from .api import check_data_source
+
+    config = config_from_args(args)
+    check_data_source(config)
+    if not config.output_dir:
+        raise UserError("--output-dir is required (where the trained model is saved)")
+    check_output_dir(config.output_dir)
+    if holds_comparison(config.output_dir):
+        raise UserError(
+            f"--output-dir {config.output_dir} holds a comparison (its runs/*.json or summary.json, from compare "
+            "or reproduce): choose another --output-dir for the model"
+        )
+    resolve_model(config.model)
+    return config
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..modeling import resolve_model
     from .api import load_training_data, train_model
 
-    config = config_from_args(args)
-    if not config.output_dir:
-        raise UserError("--output-dir is required (where the trained model is saved)")
-    resolve_model(config.model)  # fail fast, before reading the data
+    config = validate_train(args)
     train, validation = load_training_data(config)
     started = time.perf_counter()
     result = train_model(config, train, validation, output_dir=config.output_dir)
@@ -114,12 +141,28 @@ def _is_main_process() -> bool:
 # ---- evaluate ------------------------------------------------------------------------------
 
 
+def _check_model_dir(model_dir: str) -> None:
+    directory = Path(model_dir)
+    if not directory.is_dir():
+        raise UserError(f"--model-dir {model_dir}: model directory {model_dir} does not exist")
+    if not (directory / "config.json").is_file():
+        raise UserError(f"--model-dir {model_dir}: no config.json there; pass a directory written by 'train'")
+
+
+def _check_input_file(path: str, flag: str) -> None:
+    if not Path(path).is_file():
+        raise UserError(f"{flag} {path}: no such file")
+
+
+def _check_batch_size(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+
+
 def _load_model(model_dir: str):
     from ..modeling import TripleEntropyForSequenceClassification, load_tokenizer
 
     directory = Path(model_dir)
-    if not directory.is_dir():
-        raise UserError(f"model directory {model_dir} does not exist")
     model = TripleEntropyForSequenceClassification.from_pretrained(directory)
     model.eval()
     return model, load_tokenizer(str(directory))
@@ -157,7 +200,18 @@ def register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_data_dir_argument(parser)
     add_column_arguments(parser)
-    parser.set_defaults(handler=_evaluate)
+    parser.set_defaults(handler=_evaluate, validate=validate_evaluate)
+
+
+def validate_evaluate(args: argparse.Namespace) -> None:
+    """What ``evaluate`` checks before it loads the model: the batch size, the model directory,
+    and the data it names (a known task, or an existing file)."""
+    _check_batch_size(args)
+    _check_model_dir(args.model_dir)
+    if args.data:
+        _check_input_file(args.data, "--data")
+    else:
+        get_task(args.task)
 
 
 def _evaluation_data(args: argparse.Namespace, label_names: list[str]):
@@ -195,8 +249,7 @@ def _format_metrics(metrics: dict, source: str) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_model
 
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be >= 1")
+    validate_evaluate(args)
     model, tokenizer = _load_model(args.model_dir)
     names = _label_names(model)
     data = _evaluation_data(args, names)
@@ -231,7 +284,18 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", metavar="FILE", help="write the JSON Lines here (default: standard output)")
     parser.add_argument("--batch-size", type=int, default=128, help="prediction batch size (default: %(default)s)")
     add_column_arguments(parser)
-    parser.set_defaults(handler=_predict)
+    parser.set_defaults(handler=_predict, validate=validate_predict)
+
+
+def validate_predict(args: argparse.Namespace) -> None:
+    """What ``predict`` checks before it loads the model: the batch size, the model directory,
+    the input and where the output goes."""
+    _check_batch_size(args)
+    _check_model_dir(args.model_dir)
+    if args.input != "-":
+        _check_input_file(args.input, "--input")
+    if args.output:
+        check_output_file(args.output)
 
 
 def _read_input(args: argparse.Namespace) -> list[Example]:
@@ -239,10 +303,7 @@ def _read_input(args: argparse.Namespace) -> list[Example]:
         if args.input == "-":
             text = sys.stdin.read()
         else:
-            path = Path(args.input)
-            if not path.is_file():
-                raise UserError(f"input file {args.input} does not exist")
-            text = path.read_text(encoding="utf-8")
+            text = Path(args.input).read_text(encoding="utf-8")
         return [Example(line.strip(), -1) for line in text.splitlines() if line.strip()]
     data = load_file(args.input, args.text_column, args.text_pair_column, args.label_column, require_labels=False)
     return [Example(example.text, -1, example.text_pair) for example in data.examples]
@@ -251,8 +312,7 @@ def _read_input(args: argparse.Namespace) -> list[Example]:
 def _predict(args: argparse.Namespace) -> int:
     from .evaluation import predict_logits
 
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be >= 1")
+    validate_predict(args)
     model, tokenizer = _load_model(args.model_dir)
     examples = _read_input(args)
     if not examples:

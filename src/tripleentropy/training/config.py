@@ -120,7 +120,13 @@ class TrainConfig:
     save_steps: int = field(default=0, metadata=_flag("save a checkpoint every N steps (0: at the end of each epoch)"))
     save_total_limit: int = field(default=2, metadata=_flag("checkpoints to keep"))
     logging_steps: int = field(default=10, metadata=_flag("log the loss and its parts every N steps"))
-    report_to: str = field(default="none", metadata=_flag("where logs go besides the console: none, tensorboard, wandb, ..."))
+    report_to: str = field(
+        default="none",
+        metadata=_flag(
+            "where logs go besides the console: none, all, or comma-separated integrations such as tensorboard "
+            "or wandb (each needs its package, e.g. pip install tensorboard)"
+        ),
+    )
 
     def loss_kwargs(self) -> dict[str, Any]:
         """The settings of the chosen loss, as ``TripleEntropyForSequenceClassification`` takes them."""
@@ -167,7 +173,12 @@ class TrainConfig:
         if self.beta is not None and not 0.0 <= self.beta <= 1.0:
             raise UserError(f"beta must lie in [0, 1], got {self.beta}")
         loss_settings(self.loss, **self.loss_kwargs())
+        _check_report_to(self.report_to)
         return self
+
+    def report_to_list(self) -> list[str]:
+        """``report_to`` as the list of integration names that ``TrainingArguments`` takes."""
+        return [name.strip() for name in self.report_to.split(",") if name.strip()] or ["none"]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,9 +191,16 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
         """``base`` (or the defaults) updated with ``values``; keys may use - or _.
 
-        Unknown keys raise ``UserError`` naming them.
+        Unknown keys, and two spellings of one key (``center_lr`` and ``center-lr``), raise
+        ``UserError`` naming them.
         """
-        normalised = {str(key).replace("-", "_"): value for key, value in values.items()}
+        normalised: dict[str, Any] = {}
+        spelling: dict[str, str] = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name in normalised:
+                raise UserError(f"{spelling[name]} and {key} both set {name}; keep one of them")
+            normalised[name], spelling[name] = value, str(key)
         unknown = sorted(set(normalised) - set(cls.field_names()))
         if unknown:
             raise UserError(f"unknown configuration key(s): {', '.join(unknown)}")
@@ -194,7 +212,41 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         """Read a YAML or JSON file of settings (a mapping of field names to values)."""
-        return cls.from_dict(read_config_file(path))
+        values = read_config_file(path)
+        try:
+            return cls.from_dict(values)
+        except UserError as error:
+            raise UserError(f"configuration file {path}: {error}") from None
+
+
+# pip packages of the logging integrations whose package is named otherwise.
+_INTEGRATION_PACKAGES = {"azure_ml": "azureml-core", "comet_ml": "comet-ml", "flyte": "flytekit"}
+
+
+def _check_report_to(report_to: str) -> None:
+    """Refuse, before the model loads, a ``report_to`` integration that transformers lacks or
+    cannot use here (its package is missing): its callback would stop the run at the start."""
+    names = [name.strip() for name in report_to.split(",") if name.strip()]
+    if names in ([], ["none"], ["all"]):
+        return
+    from transformers.integrations import integration_utils as integrations
+
+    known = integrations.INTEGRATION_TO_CALLBACK
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UserError(
+            f"--report-to: unknown integration {unknown[0]!r}; choose none, all, or any of {', '.join(sorted(known))}"
+        )
+    available = set(integrations.get_available_reporting_integrations())
+    available |= {"azure_ml"} if integrations.is_azureml_available() else set()
+    available |= {"flyte"} if integrations.is_flytekit_available() else set()
+    for name in names:
+        if name not in available:
+            package = _INTEGRATION_PACKAGES.get(name, name)
+            raise UserError(
+                f"--report-to {name}: transformers cannot use {name} here (its package is not installed, or a "
+                f"hosted service is not configured); install it with: pip install {package}, or pass --report-to none"
+            )
 
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:

@@ -1,0 +1,45 @@
+"""Where the commands write, checked before any work: a bad location must not cost a training run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _cannot_create(target: Path) -> str | None:
+    """Why nothing can be created at ``target`` (its nearest existing part decides), or None."""
+    for candidate in (target, *target.parents):
+        if not candidate.exists():
+            continue
+        if not candidate.is_dir():
+            return f"{candidate} is a file, not a directory"
+        if not os.access(candidate, os.W_OK | os.X_OK):
+            return f"no permission to write in {candidate}"
+        return None
+    return None
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--output-dir") -> Path:
+    """``path`` as a directory this process can create or write into, else ``UserError`` naming
+    ``flag``. Nothing is created here."""
+    target = Path(path).expanduser()
+    problem = _cannot_create(target)
+    if problem is not None:
+        raise UserError(f"{flag} {path}: {problem}; choose another {flag}")
+    return target
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "--output") -> Path:
+    """``path`` as a file this process can create or overwrite, else ``UserError`` naming ``flag``."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        problem = f"{target} is a directory, not a file"
+    elif target.exists():
+        problem = None if os.access(target, os.W_OK) else f"no permission to overwrite {target}"
+    else:
+        problem = _cannot_create(target.parent)
+    if problem is not None:
+        raise UserError(f"{flag} {path}: {problem}; choose another {flag}")
+    return target

@@ -4,10 +4,12 @@
   ``time``, ``echo ... |``, and ``torchrun`` or ``accelerate launch`` with ``-m tripleentropy``)
   goes through the real parser and the checks its command makes before any work
   (``tripleentropy.cli.check_arguments``), in a folder that holds the README's YAML blocks (each
-  names its file on its first line) and where each ``train`` then leaves a model folder and each
-  ``compare`` or ``reproduce`` a comparison folder, so that a later line reusing one the wrong way
-  fails; ``python benchmarks/X.py ...`` (also in the prose's inline code) goes through that
-  script's ``parse_args``; ``make X``
+  names its file on its first line) and where each ``train`` then leaves a model folder, each
+  ``compare`` or ``reproduce`` a comparison folder and each ``tune`` its ``best.yaml``, so that a
+  later line reusing one the wrong way fails; ``python benchmarks/X.py ...`` (also in the prose's
+  inline code) goes through that script's ``parse_args``; ``bash examples/X.sh`` must name a
+  script of the repository that bash parses (tests/experiments/test_compare_shards.py runs the
+  Slurm one); ``make X``
   must name a Makefile target, whose ``tripleentropy`` lines are checked the same way. Any other
   command fails the test until it is handled here.
 - Every Python block runs, in README order, in a folder holding the files it names, with the
@@ -24,6 +26,7 @@ import os
 import re
 import runpy
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +146,8 @@ class CommandChecker:
                 self.tripleentropy(argv)
             elif words[0] in ("python", "python3") and words[1:2] and words[1].startswith("benchmarks/"):
                 self.benchmark(words[1], words[2:])
+            elif words[0] == "bash" and words[1:2] and words[1].startswith("examples/"):
+                self.example_script(words[1])
             elif words[0] == "make":
                 self.make(line, words[1:])
             elif words[0] == "export":
@@ -182,12 +187,22 @@ class CommandChecker:
             (output / RUNS_DIR).mkdir(exist_ok=True)
             for name in (f"{RUNS_DIR}/0123abcd.json", SUMMARY_FILE):
                 (output / name).write_text("{}\n")
+        elif args.command == "tune":
+            from tripleentropy.experiments.tune import BEST_FILE
+
+            (output / BEST_FILE).write_text(f"loss: {args.loss if hasattr(args, 'loss') else 'tripleentropy'}\n")
 
     def benchmark(self, script: str, argv: list[str]) -> None:
         path = ROOT / script
         assert path.is_file(), f"no {script} in the repository"
         self.monkeypatch.syspath_prepend(str(path.parent))
         importlib.import_module(path.stem).parse_args(argv)
+
+    def example_script(self, script: str) -> None:
+        path = ROOT / script
+        assert path.is_file(), f"no {script} in the repository"
+        parsed = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+        assert parsed.returncode == 0, f"bash cannot parse {script}: {parsed.stderr.strip()}"
 
     def make(self, line: int, targets: list[str]) -> None:
         recipes = makefile_targets()
@@ -250,10 +265,16 @@ python benchmarks/method_overhead.py --no-such-flag
 make no-such-target
 export TRIPLEENTROPY_DATA=../shared/data/senteval
 curl https://example.org
+tripleentropy tune --task SST2 --loss ce --n-trials 0 --output-dir runs/f
+tripleentropy compare --task SST2 --shard 3/2 --output-dir runs/g
+bash examples/no_such_script.sh
+tripleentropy tune --task SST2 --n-trials 4 --output-dir runs/h
+tripleentropy train --config runs/h/best.yaml --task SST2 --output-dir runs/i
 """
     for line, words in shell_commands(bad.strip(), 1):
         checker.check(line, words)
-    assert [problem.split(":")[1] for problem in checker.problems] == ["1", "2", "3", "4", "6", "7", "8", "9", "10"]
+    assert [problem.split(":")[1] for problem in checker.problems] == [
+        "1", "2", "3", "4", "6", "7", "8", "9", "10", "11", "12", "13"]
 
 
 @pytest.fixture(scope="module")

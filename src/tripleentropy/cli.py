@@ -11,6 +11,7 @@ from . import __version__
 from .data import cli as data_cli
 from .errors import UserError
 from .experiments import cli as experiments_cli
+from .experiments import tune_cli
 from .modeling import cli as modeling_cli
 from .training import cli as training_cli
 
@@ -25,6 +26,7 @@ _COMMANDS: list = [
     training_cli.register_predict,
     experiments_cli.register_compare,
     experiments_cli.register_reproduce,
+    tune_cli.register_tune,
 ]
 
 

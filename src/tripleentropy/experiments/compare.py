@@ -48,6 +48,8 @@ class Design:
     With a ``test`` set every run evaluates on it and trains on a sample of ``pool``; without
     one, ``pool`` is split into ``num_folds`` stratified folds and run ``seed`` uses fold
     ``seed % num_folds`` for evaluation and samples its training set from the other folds.
+    ``validation`` is a task's validation split when the runs do not evaluate on it: settings
+    may be chosen there (``compare --tune``); no run of the grid sees it.
     """
 
     name: str
@@ -57,6 +59,7 @@ class Design:
     num_folds: int
     max_eval: int | None = None
     positive_label: str | None = None
+    validation: list[Example] | None = None
 
     def __post_init__(self) -> None:
         self._folds = None if self.test is not None else stratified_folds(
@@ -117,10 +120,11 @@ def design_from_task(
             f"--folds applies to data without a test split, but {task.name} is evaluated on its {eval_split} split; "
             f"drop --folds (the tasks without one are MR, CR, SUBJ and MPQA)"
         )
+    validation = splits["validation"].examples if eval_split == "test" and "validation" in splits else None
     folds = num_folds or task.num_folds or 10
     suffix = " (validation split)" if eval_split == "validation" else ""
     return Design(f"task {task.name}{suffix}", list(task.label_names), splits["train"].examples, test, folds, max_eval,
-                  task.positive_label)
+                  task.positive_label, validation)
 
 
 def design_from_files(
@@ -208,6 +212,18 @@ def parse_jobs(text: str) -> int | str:
     return jobs
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """A ``--shard`` value ``I/N``: part I (1-based) of N disjoint parts of a grid."""
+    part, _, parts = text.partition("/")
+    try:
+        shard = (int(part), int(parts))
+    except ValueError:
+        shard = (0, 0)
+    if not 1 <= shard[0] <= shard[1]:
+        raise UserError(f"--shard: expected I/N with 1 <= I <= N (part I of N, e.g. 1/4 to 4/4), got {text!r}")
+    return shard
+
+
 def resolve_jobs(jobs: int | str, runs: int) -> int:
     """How many worker processes train side by side: ``jobs``, or for ``"auto"`` one per CPU core
     this process may use (at most 8) when no GPU is present and 1 when one is; never more than
@@ -227,13 +243,17 @@ class ComparisonRun:
 
     The pretrained weights are read and the data tokenised on the first call, once per process;
     the object pickles without that state, so worker processes each prepare their own.
+    ``cell_settings[(loss, train_size, fold)]`` overrides settings of that loss in that cell
+    (the settings ``compare --tune`` chose there).
     """
 
-    def __init__(self, design: Design, configs: Mapping[str, Any], model_name: str, pretrained: Any = None):
+    def __init__(self, design: Design, configs: Mapping[str, Any], model_name: str, pretrained: Any = None,
+                 cell_settings: Mapping[tuple, Mapping[str, Any]] | None = None):
         self.design = design
         self.configs = dict(configs)
         self.model_name = model_name
         self.pretrained = pretrained
+        self.cell_settings = dict(cell_settings or {})
         self.state: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -265,7 +285,8 @@ class ComparisonRun:
         if not self.state:
             self.prepare()
         design, state = self.design, self.state
-        config = replace(self.configs[spec.loss], loss=spec.loss, seed=spec.seed, train_size=None)
+        tuned = self.cell_settings.get((spec.loss, spec.train_size, spec.fold), {})
+        config = replace(self.configs[spec.loss], **tuned, loss=spec.loss, seed=spec.seed, train_size=None)
         pool, test = self.tokenized(config.max_length)
         train_indices, eval_indices = design.split(spec.fold)
         if spec.train_size != "full":
@@ -300,11 +321,22 @@ def run_comparison(
     progress: bool = True,
     pretrained: Any = None,
     jobs: int | str = 1,
+    cell_settings: Mapping[tuple, Mapping[str, Any]] | None = None,
+    tuning: Mapping[str, Any] | None = None,
+    shard: tuple[int, int] | None = None,
+    report_only: bool = False,
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
 
     ``configs[loss]`` is the ``TrainConfig`` of each loss (identical but for loss settings).
     ``jobs`` runs that many worker processes side by side (see :func:`resolve_jobs`).
+    ``cell_settings[(loss, train_size, fold)]`` (from ``compare --tune``) overrides that loss's
+    settings in that cell; a loss without an entry for a cell has no run there yet (its tuning
+    is not finished). ``tuning`` describes the tuning for the report and ``summary.json``.
+    ``shard=(i, n)`` runs only the i-th (1-based) of n disjoint parts of the grid: cell number c
+    (one training size and seed, every loss) belongs to part ``c % n + 1``. ``report_only``
+    trains nothing. Either way the summary covers every run of the grid already stored, by any
+    part, and says how many are missing.
     """
     from .report import write_outputs
 
@@ -321,22 +353,45 @@ def run_comparison(
 
     weights = model_fingerprint(model_name)
     # Each loss's runs are keyed and recorded with exactly the settings they train with.
-    settings = {loss: {**run_settings(replace(configs[loss], loss=loss)), "max_eval": design.max_eval} for loss in losses}
+    def keyed(loss: str, tuned: Mapping[str, Any]) -> dict[str, Any]:
+        return {**run_settings(replace(configs[loss], **tuned, loss=loss)), "max_eval": design.max_eval}
+
+    settings = {loss: keyed(loss, {}) for loss in losses}
     specs: list[RunSpec] = []
+    mine: list[RunSpec] = []
+    untuned = cell_number = 0
     for size in sizes:
         for seed in seeds:
             fold = design.fold_of(seed)
-            specs += make_grid(
-                losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
-                loss_settings=settings, folds=None if fold is None else [fold], model_fingerprint=weights,
+            cell_losses, cell_loss_settings = list(losses), settings
+            if cell_settings is not None:
+                cell_losses = [loss for loss in losses if (loss, size, fold) in cell_settings]
+                untuned += len(losses) - len(cell_losses)
+                cell_loss_settings = {loss: keyed(loss, cell_settings[(loss, size, fold)]) for loss in cell_losses}
+            cell = make_grid(
+                cell_losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
+                loss_settings=cell_loss_settings, folds=None if fold is None else [fold], model_fingerprint=weights,
             )
+            if shard is None or cell_number % shard[1] == shard[0] - 1:
+                mine += cell
+            specs += cell
+            cell_number += 1
     store = RunStore(output_dir)
-    todo = [spec for spec in specs if store.load(spec.key) is None]
-    run = ComparisonRun(design, configs, model_name, pretrained)
+    todo = [] if report_only else [spec for spec in mine if store.load(spec.key) is None]
+    run = ComparisonRun(design, configs, model_name, pretrained, cell_settings)
     if todo and progress:
-        print(f"{design.name}: {len(specs)} runs, {len(specs) - len(todo)} already done", file=sys.stderr)
+        part = "" if shard is None else f" (part {shard[0]} of {shard[1]}: {len(mine)} runs)"
+        print(f"{design.name}: {len(specs)} runs{part}, {len(mine) - len(todo)} already done", file=sys.stderr)
     workers = resolve_jobs(jobs, len(todo))
-    records = run_grid(specs, store, run, progress=progress, jobs=workers)
+    if not report_only:
+        run_grid(mine, store, run, progress=progress, jobs=workers)
+    records = [record for record in (store.load(spec.key) for spec in specs) if record is not None]
+    notes = []
+    if len(records) < len(specs) + untuned:
+        notes.append(f"{len(records)} of the grid's {len(specs) + untuned} runs are stored: the statistics cover "
+                     "those (the other parts of the grid, or an interrupted invocation, have the rest)")
+    if untuned:
+        notes.append(f"{untuned} runs wait for their method's tuning to finish (`compare --tune`)")
     seconds = time.perf_counter() - started
     context = {
         "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
@@ -347,11 +402,15 @@ def run_comparison(
         "seeds": ", ".join(str(seed) for seed in seeds),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(workers),
-        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(specs) - len(todo)} reused)",
+        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(records) - len(todo)} reused)",
     }
+    if report_only:
+        context["wall time of this invocation"] = f"{seconds / 60:.1f} min (--report-only: {len(records)} stored runs reported)"
+    if shard is not None:
+        context["part of the grid"] = f"{shard[0]} of {shard[1]} (`--shard {shard[0]}/{shard[1]}`)"
     summary = write_outputs(
         records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval,
-        eval_folds=design.num_folds if design.uses_folds else None,
+        eval_folds=design.num_folds if design.uses_folds else None, notes=notes, tuning=tuning,
     )
     return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

@@ -167,6 +167,9 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
              format_points(row["measured_mean_diff"], signed=True), format_interval(row["measured_ci95"]), str(row["measured_n_pairs"])]
             for row in summary["paper_comparison"]))
 
+    if summary.get("tuning"):
+        lines += ["", *_tuning_markdown(summary["tuning"])]
+
     plots = [(caption, name) for caption, name in (("Accuracy by training size", ACCURACY_PLOT),
                                                    (f"Paired differences against {baseline}", DIFFERENCES_PLOT))
              if (output_dir / name).exists()]
@@ -175,6 +178,29 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
     if summary.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in summary["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _tuning_markdown(tuning: Mapping[str, Any]) -> list[str]:
+    """The report's account of ``compare --tune``: the budget, the data, each method's choice."""
+    samples = f"{tuning['tune_seeds']} training sample{'s' if tuning['tune_seeds'] != 1 else ''}"
+    per_fold = " and outer fold" if any(study["fold"] is not None for study in tuning["studies"]) else ""
+    lines = ["## Tuning", "",
+             f"Every method was tuned with the same budget of **{tuning['budget']} Optuna trials** per training size"
+             f"{per_fold} (TPE sampler, seed {tuning['sampler_seed']}; pruner: {tuning['pruner']}), on the same "
+             f"validation data, disjoint from every evaluation set. A trial's value is its validation accuracy "
+             f"averaged over {samples} of the run's size. The runs above use each method's best trial. "
+             f"Studies: `{tuning['storage']}`.", ""]
+    lines += [f"- Search space of `{method}`: " + "; ".join(space)
+              + (f" (fixed by the command: {', '.join(tuning['fixed'][method])})" if tuning["fixed"].get(method) else "")
+              for method, space in tuning["search_spaces"].items()]
+    lines += ["", *markdown_table(["Training size", "Fold", "Method", "Validation data", "Trials finished",
+                                   "Best validation accuracy", "Chosen settings"], (
+        [str(s["train_size"]), "–" if s["fold"] is None else str(s["fold"]), s["method"], s["validation"],
+         f"{s['finished']}/{tuning['budget']}", format_points(s.get("best_accuracy")),
+         ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                   for name, value in s["chosen"].items()) if "chosen" in s else "tuning not finished"]
+        for s in tuning["studies"]))]
+    return lines
 
 
 def write_report(summary: Mapping[str, Any], output_dir: str | os.PathLike, title: str,
@@ -204,16 +230,20 @@ def write_outputs(
     notes: Sequence[str] | None = None,
     max_eval: int | None = None,
     eval_folds: int | None = None,
+    tuning: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Summarise one grid's records, draw both plots and write the report; returns the summary.
 
     This is everything a grid produces after its runs: ``summary.json``, ``report.md``,
-    ``accuracy.png`` and ``differences.png`` in ``output_dir``.
+    ``accuracy.png`` and ``differences.png`` in ``output_dir``. ``tuning`` (what ``compare
+    --tune`` chose) goes into ``summary.json`` and the report as it is.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(records, baseline=baseline, paper_gains=paper_gains, notes=notes, max_eval=max_eval,
                         eval_folds=eval_folds)
+    if tuning is not None:
+        summary["tuning"] = dict(tuning)
     plot_accuracy_vs_size(summary, output_dir / ACCURACY_PLOT)
     plot_paired_differences(records, baseline, output_dir / DIFFERENCES_PLOT)
     write_report(summary, output_dir, title, context)

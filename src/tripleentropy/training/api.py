@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, PrinterCallback, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from transformers.utils import CONFIG_NAME
@@ -141,6 +141,7 @@ def train_model(
     output_dir: str | os.PathLike | None = None,
     pretrained: PretrainedEncoder | None = None,
     progress: bool = True,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> TrainResult:
     """Fine-tune ``config.model`` on ``train`` and return the trained model and its metrics.
 
@@ -157,6 +158,7 @@ def train_model(
             are copied, not read again. Every run starts from the same pretrained weights and a
             head and centers drawn from ``config.seed``.
         progress: show the progress bar and the log lines.
+        callbacks: more ``TrainerCallback``s for the Trainer (e.g. ``tune``'s validation reports).
     """
     config.validate()
     output_dir = str(output_dir) if output_dir is not None else config.output_dir
@@ -189,7 +191,7 @@ def train_model(
         args.disable_tqdm = not progress
         if not progress:
             args.log_level = "error"
-        callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if args.load_best_model_at_end else []
+        early_stopping = [EarlyStoppingCallback(config.early_stopping_patience)] if args.load_best_model_at_end else []
         trainer = TripleEntropyTrainer(
             model=model,
             args=args,
@@ -198,7 +200,7 @@ def train_model(
             data_collator=make_collator(tokenizer, pad_to=_fixed_padding(config, train_data)),
             processing_class=tokenizer,
             compute_metrics=_trainer_metrics(names),
-            callbacks=callbacks,
+            callbacks=[*early_stopping, *callbacks],
             center_lr=config.center_lr,
             group_by_length=config.group_by_length,
         )

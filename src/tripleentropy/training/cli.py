@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,11 @@ def flag_help(item: Field) -> str:
     return help_text.replace("%", "%%")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``TrainConfig`` field; unset flags stay absent so a --config file shows through."""
+def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = ()) -> None:
+    """One flag per ``TrainConfig`` field (less those in ``skip``); unset flags stay absent so a
+    --config file shows through."""
     for item in fields(TrainConfig):
-        if not item.metadata.get("cli", True):
+        if not item.metadata.get("cli", True) or item.name in skip:
             continue
         flag = "--" + item.name.replace("_", "-")
         help_text = flag_help(item)

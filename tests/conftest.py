@@ -5,7 +5,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from tests.tiny_models import make_tiny_bert, make_tiny_roberta  # noqa: E402
+from tests.tiny_models import make_tiny_bert, make_tiny_roberta, make_tiny_sentence_transformer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,9 @@ def tiny_roberta(tmp_path_factory):
 def tiny_bert_no_dropout(tmp_path_factory):
     """A tiny BERT without dropout: runs on different process layouts compute the same thing."""
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert-nodrop"), dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_sentence_bert(tmp_path_factory):
+    """A tiny random BERT laid out as a sentence-transformers checkpoint: mean pooling, Normalize."""
+    return make_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny-sentence-bert"))

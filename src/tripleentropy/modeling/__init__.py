@@ -11,14 +11,18 @@ _EXPORTS = {
     "LOSS_CONFIG_NAME": "settings",
     "LOSS_DEFAULTS": "settings",
     "LOSS_WEIGHTS_NAME": "settings",
+    "POOLINGS": "settings",
     "SOFTTRIPLE_INPUTS": "settings",
     "PretrainedEncoder": "pretrained",
+    "SentencePooling": "pretrained",
     "TripleEntropyForSequenceClassification": "model",
     "TripleEntropyOutput": "model",
     "load_pretrained": "pretrained",
     "load_tokenizer": "pretrained",
     "loss_settings": "settings",
+    "read_sentence_pooling": "pretrained",
     "resolve_model": "pretrained",
+    "resolve_pooling": "pretrained",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,6 +8,9 @@ from ..errors import UserError
 
 LOSSES = ("tripleentropy", "ce", "supcon")
 SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
+#: What the classification head reads: ``cls`` the architecture's own head on the first token,
+#: ``mean`` the masked mean of the last hidden states, ``auto`` what the checkpoint was trained for.
+POOLINGS = ("auto", "cls", "mean")
 LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
 LOSS_CONFIG_NAME = "tripleentropy_loss.json"
 

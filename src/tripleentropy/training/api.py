@@ -168,7 +168,7 @@ def train_model(
 
     model = TripleEntropyForSequenceClassification.from_encoder(
         pretrained, num_labels=len(names), loss=config.loss, id2label=dict(enumerate(names)),
-        seed=config.seed, **config.loss_kwargs(),
+        seed=config.seed, pooling=config.pooling, **config.loss_kwargs(),
     )
     with tempfile.TemporaryDirectory(prefix="tripleentropy-") as scratch:
         run_dir = output_dir or scratch
@@ -253,6 +253,8 @@ def write_run_files(
         "model_path": pretrained.name_or_path,
         "loss": model.loss_name,
         "loss_settings": model.loss_settings,
+        "pooling": model.pooling,
+        "normalize": model.normalize,
         "label_names": label_names,
         "num_train_examples": num_train_examples,
         "versions": {

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..modeling.settings import LOSSES, SOFTTRIPLE_INPUTS, loss_settings
+from ..modeling.settings import LOSSES, POOLINGS, SOFTTRIPLE_INPUTS, loss_settings
 
 SCHEDULERS = ("cosine", "linear", "constant")
 
@@ -41,6 +41,16 @@ class TrainConfig:
     model: str = field(
         default="minilm",
         metadata=_flag("'minilm' (the bundled all-MiniLM-L6-v2), a local model directory, or a hub id"),
+    )
+    pooling: str = field(
+        default="cls",
+        metadata=_flag(
+            "what the classification head reads: cls (the architecture's own head on the first token), "
+            "mean (the masked mean of the last hidden states, L2-normalised when the checkpoint's "
+            "sentence-transformers modules say so) or auto (mean for a sentence-transformers checkpoint "
+            "read through mean pooling, such as minilm; cls otherwise)",
+            choices=POOLINGS,
+        ),
     )
     loss: str = field(
         default="tripleentropy",
@@ -139,6 +149,8 @@ class TrainConfig:
             raise UserError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.pooling not in POOLINGS:
+            raise UserError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
         if self.softtriple_input not in SOFTTRIPLE_INPUTS:
             raise UserError(
                 f"unknown softtriple input {self.softtriple_input!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"

@@ -27,8 +27,9 @@ class TripleEntropyTrainer(Trainer):
       logging window (and over processes).
     - A non-finite loss stops training before the step is applied, with ``NonFiniteLossError``;
       checkpoints already written stay as they are.
-    - Checkpoints and the final save are ``save_pretrained`` directories (plain Hugging Face
-      classifier + centers), and resuming reloads them.
+    - Checkpoints and the final save are ``save_pretrained`` directories (a plain Hugging Face
+      classifier, or a sentence-transformers model for mean pooling, + centers), and resuming
+      reloads them.
     """
 
     def __init__(self, *args, center_lr: float, group_by_length: bool = False, **kwargs) -> None:
@@ -122,7 +123,8 @@ class TripleEntropyTrainer(Trainer):
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        self._module().save_pretrained(output_dir, tokenizer=self.processing_class)
+        max_length = getattr(self.train_dataset, "max_length", None)
+        self._module().save_pretrained(output_dir, tokenizer=self.processing_class, max_length=max_length)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:

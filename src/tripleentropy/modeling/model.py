@@ -33,6 +33,7 @@ class TripleEntropyOutput(ModelOutput):
 def _build_criterion(loss: str, settings: dict[str, Any], num_labels: int, hidden_size: int) -> nn.Module | None:
     try:
         if loss == "tripleentropy":
+            # center_init "kmeans" needs training data: train_model sets the centers before training.
             softtriple = SoftTripleLoss(
                 num_classes=num_labels,
                 embedding_dim=hidden_size,
@@ -173,9 +174,11 @@ class TripleEntropyForSequenceClassification(nn.Module):
         pooled = self._mean(states, attention_mask)
         return nn.functional.normalize(pooled, p=2, dim=-1) if self.normalize else pooled
 
-    def _softtriple_input(
+    def softtriple_input(
         self, states: torch.Tensor, attention_mask: torch.Tensor | None, sentence: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What SoftTriple reads (``softtriple_input``) and its token mask, from ``encode``'s states
+        and sentence vector."""
         kind = self.loss_settings["softtriple_input"]
         if kind == "tokens":
             return states, attention_mask
@@ -222,13 +225,26 @@ class TripleEntropyForSequenceClassification(nn.Module):
             ce = nn.functional.cross_entropy(logits.float(), labels)
             return TripleEntropyOutput(loss=ce, logits=logits, ce=ce.detach())
         if self.loss_name == "tripleentropy":
-            embeddings, mask = self._softtriple_input(states, attention_mask, sentence)
+            embeddings, mask = self.softtriple_input(states, attention_mask, sentence)
             parts = self.criterion(logits, embeddings, labels, mask)
         else:
             parts = self.criterion(logits, sentence if sentence is not None else states[:, 0], labels)
         return TripleEntropyOutput(loss=parts.loss, logits=logits, ce=parts.ce.detach(), metric=parts.metric.detach())
 
     # ---- parameters ----------------------------------------------------------------------
+
+    def output_layer(self) -> nn.Linear:
+        """The linear layer that gives the logits: ``head`` with mean pooling, else the last
+        linear layer of the architecture's classification head (BERT's ``classifier``, RoBERTa's
+        ``classifier.out_proj``, ...)."""
+        if self.head is not None:
+            return self.head
+        body = {id(module) for module in self.model.base_model.modules()}
+        layers = [module for module in self.model.modules() if isinstance(module, nn.Linear)
+                  and module.out_features == self.config.num_labels and id(module) not in body]
+        if not layers:
+            raise UserError(f"cannot find the output layer of {type(self.model).__name__}'s classification head")
+        return layers[-1]
 
     def center_parameters(self) -> list[nn.Parameter]:
         """The SoftTriple centers (empty for the other losses): they get their own optimizer group."""

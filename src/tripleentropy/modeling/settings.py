@@ -11,6 +11,12 @@ SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
 #: What the classification head reads: ``cls`` the architecture's own head on the first token,
 #: ``mean`` the masked mean of the last hidden states, ``auto`` what the checkpoint was trained for.
 POOLINGS = ("auto", "cls", "mean")
+#: How the classification head starts: ``random`` (the architecture's initialisation) or ``probe``
+#: (a logistic regression fitted on the frozen features it reads; LP-FT, Kumar et al. 2022).
+HEAD_INITS = ("random", "probe")
+#: How the SoftTriple centers start: ``uniform`` (+-1/sqrt(D)) or ``kmeans`` (K per class from
+#: k-means of that class's training embeddings, as SoftTriple reads them).
+CENTER_INITS = ("uniform", "kmeans")
 LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
 LOSS_CONFIG_NAME = "tripleentropy_loss.json"
 
@@ -24,6 +30,7 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
         "centers": 5,
         "tau": 0.2,
         "softtriple_input": "tokens",
+        "center_init": "uniform",
     },
     "supcon": {"beta": 0.9, "temperature": 0.1},
     "ce": {},
@@ -46,4 +53,6 @@ def loss_settings(loss: str, **settings: Any) -> dict[str, Any]:
         raise UserError(
             f"unknown softtriple input {resolved['softtriple_input']!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"
         )
+    if loss == "tripleentropy" and resolved["center_init"] not in CENTER_INITS:
+        raise UserError(f"unknown center init {resolved['center_init']!r}; choose one of {', '.join(CENTER_INITS)}")
     return resolved

@@ -1,9 +1,10 @@
-"""``compare``: train every loss on the same samples from the same weights, then test the gaps.
+"""``compare``: run every method on the same samples from the same weights, then test the gaps.
 
-The paired design: for each training size and seed (or fold), every loss trains on the same
-sampled training set, from the same pretrained weights and the same initial head, and is
-evaluated on the same examples. The data is tokenised once and the pretrained weights are read
-once per invocation; each run copies them.
+The paired design: for each training size and seed (or fold), every method (a fine-tuning loss,
+``logreg``, ``setfit``: see ``methods``) trains on the same sampled training set, from the same
+pretrained weights (and, between fine-tuning methods, the same initial head), and is evaluated on
+the same examples. The data is tokenised once and the pretrained weights are read once per
+invocation; each run copies them.
 """
 
 from __future__ import annotations
@@ -14,27 +15,16 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from ..data import Example, LabeledData, get_task, load_file, load_task, sample_train, stratified_folds
 from ..errors import UserError
 from .grid import RunSpec, make_grid, normalize_train_size, run_grid, worker_threads
+from .methods import get_method
 from .store import RunStore, fingerprint_examples
 
-# TrainConfig fields that say where data comes from or how a run is logged and saved: they do
-# not change a result, so they stay out of the run keys.
-_NOT_RESULT_FIELDS = {
-    "task", "train", "validation", "data_dir", "text_column", "text_pair_column", "label_column", "train_size",
-    "output_dir", "resume", "report_to", "logging_steps", "save_steps", "save_total_limit", "seed", "loss",
-}
-# Settings that only one loss reads: they go into that loss's run keys only.
-_LOSS_FIELDS = {
-    "tripleentropy": ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input", "center_lr"),
-    "supcon": ("beta", "temperature"),
-    "ce": (),
-}
 FOLD_SEED = 1111
 
 
@@ -121,18 +111,9 @@ def design_from_files(
     return Design(str(train_path), list(train.label_names), train.examples, test, num_folds or 10, max_eval)
 
 
-def split_settings(config: Any, losses: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The settings shared by every run, and those each loss adds (only what that loss reads)."""
-    values = config.to_dict()
-    loss_only = {name for names in _LOSS_FIELDS.values() for name in names}
-    shared = {k: v for k, v in values.items() if k not in _NOT_RESULT_FIELDS and k not in loss_only}
-    per_loss = {}
-    for loss in losses:
-        resolved = replace(config, loss=loss).validate()
-        per_loss[loss] = {name: getattr(resolved, name) for name in _LOSS_FIELDS[loss]}
-        if "beta" in per_loss[loss] and per_loss[loss]["beta"] is None:
-            per_loss[loss]["beta"] = resolved.loss_kwargs().get("beta")
-    return shared, per_loss
+def method_settings(configs: Mapping[str, Any], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each method's run-key settings: the values of the fields it reads, from its own config."""
+    return {method: get_method(method).key_settings(configs[method]) for method in methods}
 
 
 @dataclass
@@ -189,8 +170,9 @@ def resolve_jobs(jobs: int | str, runs: int) -> int:
 class ComparisonRun:
     """Trains and evaluates one run of a comparison (a :data:`~.grid.RunFunction`).
 
-    The pretrained weights are read and the data tokenised on the first call, once per process;
-    the object pickles without that state, so worker processes each prepare their own.
+    The pretrained weights are read on the first call and the data tokenised once per maximum
+    length, once per process; the object pickles without that state, so worker processes each
+    prepare their own.
     """
 
     def __init__(self, design: Design, configs: Mapping[str, Any], model_name: str, pretrained: Any = None):
@@ -203,52 +185,49 @@ class ComparisonRun:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "state": {}}
 
-    def prepare(self) -> None:
+    def _tokenized(self, max_length: int) -> tuple[Any, Any]:
+        """The pool and the test examples tokenised to ``max_length`` (once each)."""
         from ..modeling import load_pretrained
         from ..training import tokenize_examples
 
-        design, base = self.design, next(iter(self.configs.values()))
-        pretrained = self.pretrained if self.pretrained is not None else load_pretrained(self.model_name)
-        self.state["pretrained"] = pretrained
-        self.state["pool"] = tokenize_examples(pretrained.tokenizer, design.pool, base.max_length)
-        self.state["test"] = tokenize_examples(pretrained.tokenizer, design.test, base.max_length) if design.test else None
+        if "pretrained" not in self.state:
+            self.state["pretrained"] = self.pretrained if self.pretrained is not None else load_pretrained(self.model_name)
+        tokenizer, design = self.state["pretrained"].tokenizer, self.design
+        if max_length not in self.state:
+            test = tokenize_examples(tokenizer, design.test, max_length) if design.test else None
+            self.state[max_length] = (tokenize_examples(tokenizer, design.pool, max_length), test)
+        return self.state[max_length]
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
-        from ..training import evaluate_model, train_model
-
-        if not self.state:
-            self.prepare()
-        design, state = self.design, self.state
+        design = self.design
+        config = replace(self.configs[spec.method], seed=spec.seed, train_size=None)
+        pool, test = self._tokenized(config.max_length)
         train_indices, eval_indices = design.split(spec.fold)
         if spec.train_size != "full":
             train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
-        evaluation = (state["test"] if spec.fold is None else state["pool"]).subset(eval_indices)
-        config = replace(self.configs[spec.loss], loss=spec.loss, seed=spec.seed, train_size=None)
-        result = train_model(
-            config, state["pool"].subset(train_indices), label_names=design.label_names,
-            output_dir=None, pretrained=state["pretrained"], progress=False,
-        )
-        metrics = evaluate_model(result.model, state["pretrained"].tokenizer, evaluation,
-                                 config.eval_batch_size, design.label_names)
+        evaluation = (test if spec.fold is None else pool).subset(eval_indices)
+        result = get_method(spec.method).run(config, pool.subset(train_indices), evaluation,
+                                             self.state["pretrained"], design.label_names)
         return {
-            "metrics": metrics,
+            "metrics": result.metrics,
             "train_examples": len(train_indices),
             "eval_examples": len(eval_indices),
             "train_fingerprint": fingerprint_examples(design.pool[i] for i in train_indices),
             "eval_fingerprint": fingerprint_examples(evaluation.examples),
-            "train_seconds": round(float(result.train_metrics.get("wall_seconds", 0.0)), 3),
+            "train_seconds": round(result.train_seconds, 3),
         }
 
 
 def run_comparison(
     design: Design,
     configs: Mapping[str, Any],
-    losses: Sequence[str],
+    methods: Sequence[str],
     train_sizes: Sequence[Any],
     seeds: Sequence[int],
     output_dir: str,
     *,
     title: str,
+    baselines: Sequence[str] = ("ce",),
     paper_gains: Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
     pretrained: Any = None,
@@ -256,29 +235,35 @@ def run_comparison(
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
 
-    ``configs[loss]`` is the ``TrainConfig`` of each loss (identical but for loss settings).
+    ``configs[method]`` is the ``TrainConfig`` of each method (see ``methods``; the same
+    ``model`` for all); each run's key holds only the settings its method reads. Every method is
+    compared with each of ``baselines`` (methods of the grid; the first is the main one).
     ``jobs`` runs that many worker processes side by side (see :func:`resolve_jobs`).
     """
     from .report import write_outputs
 
+    missing = [name for name in baselines if name not in methods]
+    if missing or not baselines:
+        raise UserError(f"baseline {', '.join(missing) or '(none)'} is not one of the methods {', '.join(methods)}")
     started = time.perf_counter()
-    base = configs[losses[0]]
+    base = configs[methods[0]]
+    if any(configs[method].model != base.model for method in methods):
+        raise UserError("every method must start from the same --model (the runs are paired)")
     sizes = [normalize_train_size(size) for size in train_sizes]
     for size in sizes:
         if size != "full" and size > len(design.pool):
             raise UserError(f"{design.name} has {len(design.pool)} training examples, fewer than --train-sizes {size}")
     fingerprint = design.fingerprint()
     model_name = base.model
-    shared, _ = split_settings(base, losses)
-    shared["max_eval"] = design.max_eval
-    loss_settings = {loss: split_settings(configs[loss], [loss])[1][loss] for loss in losses}
+    per_method = method_settings(configs, methods)
     specs: list[RunSpec] = []
     for size in sizes:
         for seed in seeds:
             fold = design.fold_of(seed)
             specs += make_grid(
-                losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
-                settings=shared, loss_settings=loss_settings, folds=None if fold is None else [fold],
+                methods, [size], [seed], model=model_name, data_fingerprint=fingerprint,
+                settings={"max_eval": design.max_eval}, method_settings=per_method,
+                folds=None if fold is None else [fold],
             )
     store = RunStore(output_dir)
     todo = [spec for spec in specs if store.load(spec.key) is None]
@@ -292,7 +277,7 @@ def run_comparison(
         "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
         "model": model_name,
         "data": design.name + (f" ({design.num_folds}-fold cross-validation)" if design.uses_folds else ""),
-        "losses": ", ".join(losses),
+        "methods": ", ".join(methods),
         "training sizes": ", ".join(str(size) for size in sizes),
         "seeds": ", ".join(str(seed) for seed in seeds),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -300,7 +285,8 @@ def run_comparison(
         "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(specs) - len(todo)} reused)",
     }
     summary = write_outputs(
-        records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval
+        records, output_dir, title=title, context=context, baseline=list(baselines), paper_gains=paper_gains,
+        max_eval=design.max_eval,
     )
     return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

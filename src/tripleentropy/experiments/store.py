@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
-# every run stored under the old meaning is redone instead of silently reused.
-KEY_VERSION = 1
+# every run stored under the old meaning is redone instead of silently reused. 2: "method" (a
+# loss, logreg, setfit, ...) replaced "loss", and a method's key holds only what it reads.
+KEY_VERSION = 2
 
-RECORD_KEYS = ("key", "loss", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
+RECORD_KEYS = ("key", "method", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
 
 
 def canonical_json(value: Any) -> str:

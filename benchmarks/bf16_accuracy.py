@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 design, configs, losses, [args.train_size], list(range(args.seeds)),
                 os.path.join(args.output_dir, task, precision), title=f"{task} in {precision}", jobs=args.jobs,
             )
-            records[precision] = {(r["loss"], r["seed"]): r for r in result.records}
+            records[precision] = {(r["method"], r["seed"]): r for r in result.records}
             seconds[precision] += sum(r["train_seconds"] for r in result.records)
         for loss in losses:
             pairs = [(records["fp32"][key], records["bf16"][key]) for key in sorted(records["fp32"]) if key[0] == loss]

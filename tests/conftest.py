@@ -5,7 +5,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from tests.tiny_models import make_tiny_bert, make_tiny_mpnet, make_tiny_roberta  # noqa: E402
+from tests.tiny_models import make_tiny_bert, make_tiny_mpnet, make_tiny_roberta, make_tiny_sentence_transformer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +36,9 @@ def tiny_bert_no_dropout(tmp_path_factory):
 def tiny_bert_no_pooler(tmp_path_factory):
     """A tiny BERT saved without its pooler: loading it initialises the pooler afresh."""
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert-nopool"), pooler=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_sentence_bert(tmp_path_factory):
+    """A tiny random BERT laid out as a sentence-transformers checkpoint: mean pooling, Normalize."""
+    return make_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny-sentence-bert"))

@@ -116,3 +116,22 @@ def make_tiny_mpnet(directory: Path, dropout: float = 0.1) -> Path:
     MPNetModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def make_tiny_sentence_transformer(directory: Path, normalize: bool = True) -> Path:
+    """A tiny BERT laid out as a sentence-transformers checkpoint read through mean pooling (and a
+    Normalize module), like all-MiniLM-L6-v2, in the format of sentence-transformers 2."""
+    make_tiny_bert(directory)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    (directory / "modules.json").write_text(json.dumps(modules))
+    (directory / "1_Pooling").mkdir()
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
+    }))
+    return directory

@@ -64,7 +64,7 @@ def test_paired_runs_summary_report_and_plots(files, tiny_bert, tmp_path, capsys
     runs = records(output)
     assert len(runs) == 8
     for run in runs:
-        assert {"loss", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds"} <= set(run)
+        assert {"method", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds"} <= set(run)
         assert 0.0 <= run["metrics"]["accuracy"] <= 1.0
         assert run["eval_examples"] == 20 and run["train_examples"] == run["train_size"]
     by_cell = {}
@@ -72,7 +72,7 @@ def test_paired_runs_summary_report_and_plots(files, tiny_bert, tmp_path, capsys
         by_cell.setdefault((run["train_size"], run["seed"]), []).append(run)
     assert len(by_cell) == 4
     for pair in by_cell.values():
-        assert sorted(run["loss"] for run in pair) == ["ce", "tripleentropy"]
+        assert sorted(run["method"] for run in pair) == ["ce", "tripleentropy"]
         assert pair[0]["train_fingerprint"] == pair[1]["train_fingerprint"]
         assert pair[0]["eval_fingerprint"] == pair[1]["eval_fingerprint"]
     # different seeds draw different training samples
@@ -80,10 +80,10 @@ def test_paired_runs_summary_report_and_plots(files, tiny_bert, tmp_path, capsys
 
     summary = json.loads((output / "summary.json").read_text())
     assert [c["n_pairs"] for c in summary["comparisons"]] == [2, 2]
-    assert {(r["train_size"], r["loss"]) for r in summary["results"]} == {
+    assert {(r["train_size"], r["method"]) for r in summary["results"]} == {
         (8, "ce"), (8, "tripleentropy"), (16, "ce"), (16, "tripleentropy")}
-    ce8 = [r["metrics"]["accuracy"] for r in runs if r["loss"] == "ce" and r["train_size"] == 8]
-    mean8 = next(r for r in summary["results"] if r["train_size"] == 8 and r["loss"] == "ce")["mean"]
+    ce8 = [r["metrics"]["accuracy"] for r in runs if r["method"] == "ce" and r["train_size"] == 8]
+    mean8 = next(r for r in summary["results"] if r["train_size"] == 8 and r["method"] == "ce")["mean"]
     assert mean8 == pytest.approx(100 * sum(ce8) / 2)
     report = (output / "report.md").read_text()
     assert "paired t-test" in report and "accuracy.png" in report
@@ -122,9 +122,10 @@ def test_killed_and_restarted_gives_the_same_summary(files, tiny_bert, tmp_path)
     straight = tmp_path / "straight"
     subprocess.run(command + compare_args(files, tiny_bert, straight), env=env, check=True, capture_output=True)
 
-    def stable(folder):
+    def stable(folder):  # everything but the time each run took
         summary = json.loads((folder / "summary.json").read_text())
-        return summary["results"], summary["comparisons"]
+        results = [{k: v for k, v in entry.items() if not k.endswith("seconds_mean")} for entry in summary["results"]]
+        return results, summary["comparisons"]
 
     assert stable(killed) == stable(straight)
     assert len(records(killed)) == 8
@@ -133,7 +134,7 @@ def test_killed_and_restarted_gives_the_same_summary(files, tiny_bert, tmp_path)
 def test_worker_processes_give_the_runs_of_one_process(files, tiny_bert, tmp_path):
     assert main(compare_args(files, tiny_bert, tmp_path / "one")) == 0
     assert main(compare_args(files, tiny_bert, tmp_path / "two", "--jobs", "2")) == 0
-    result_keys = ("key", "loss", "train_size", "seed", "metrics", "config", "train_fingerprint", "eval_fingerprint")
+    result_keys = ("key", "method", "train_size", "seed", "metrics", "config", "train_fingerprint", "eval_fingerprint")
     one, two = records(tmp_path / "one"), records(tmp_path / "two")
     assert [{k: run[k] for k in result_keys} for run in one] == [{k: run[k] for k in result_keys} for run in two]
     assert "2 worker processes of 1 thread" in (tmp_path / "two" / "report.md").read_text()
@@ -153,11 +154,11 @@ def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--losses", "tripleentropy"], "must include the baseline ce"),
-        (["--losses", "ce,foo"], "unknown loss 'foo'"),
+        (["--losses", "tripleentropy"], "--methods needs the baseline and at least one other method"),
+        (["--losses", "ce,foo"], "unknown method 'foo'"),
         (["--train-sizes", "0"], "training size must be a positive integer"),
         (["--train-sizes", "500"], "fewer than --train-sizes 500"),
-        (["--beta", "supcon=0.5"], "'supcon' is not one of --losses ce,tripleentropy; add it to --losses"),
+        (["--beta", "supcon=0.5"], "'supcon' is not one of --methods ce,tripleentropy; add it to --methods"),
         (["--train-sizes", "1,8"], "a training sample of one example holds a single class"),
         (["--lr", "fast"], "--lr: 'fast' is not a valid float"),
         (["--seeds", "0"], "--seeds must be at least 1"),
@@ -241,7 +242,7 @@ def test_each_loss_is_keyed_and_recorded_with_its_own_settings(files, tiny_bert,
     small = ["--train-sizes", "8", "--seeds", "1"]
     per_loss = ["--lr", "ce=5e-5,tripleentropy=1e-4", "--max-length", "ce=16,tripleentropy=6"]
     assert main(compare_args(files, tiny_bert, output, *small, *per_loss)) == 0
-    runs = {run["loss"]: run for run in records(output)}
+    runs = {run["method"]: run for run in records(output)}
     assert (runs["ce"]["config"]["lr"], runs["ce"]["config"]["max_length"]) == (5e-5, 16)
     assert (runs["tripleentropy"]["config"]["lr"], runs["tripleentropy"]["config"]["max_length"]) == (1e-4, 6)
     trained = {loss: rest for loss, *rest in seen}
@@ -251,7 +252,7 @@ def test_each_loss_is_keyed_and_recorded_with_its_own_settings(files, tiny_bert,
     assert main(compare_args(files, tiny_bert, output, *small, "--lr", "ce=5e-5,tripleentropy=2e-4",
                              "--max-length", "ce=16,tripleentropy=6")) == 0
     assert [(loss, lr) for loss, lr, *_ in seen[2:]] == [("tripleentropy", 2e-4)]
-    assert sorted(run["config"]["lr"] for run in records(output) if run["loss"] == "tripleentropy") == [1e-4, 2e-4]
+    assert sorted(run["config"]["lr"] for run in records(output) if run["method"] == "tripleentropy") == [1e-4, 2e-4]
 
 
 def test_a_local_model_is_keyed_by_its_content(files, tmp_path, monkeypatch):

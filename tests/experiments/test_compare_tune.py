@@ -117,7 +117,7 @@ def test_compare_tune_runs_each_method_with_its_chosen_settings(files, tiny_bert
     assert set(chosen["tripleentropy"]) == {"warmup_steps", "beta", "la", "gamma", "margin", "tau", "center_init",
                                             "center_lr"}
     for run in records(output):
-        assert {name: run["config"][name] for name in chosen[run["loss"]]} == chosen[run["loss"]]
+        assert {name: run["config"][name] for name in chosen[run["method"]]} == chosen[run["method"]]
         assert run["config"]["lr"] == 5e-3
     report = (output / "report.md").read_text()
     assert "## Tuning" in report and "same budget of **2 Optuna trials**" in report

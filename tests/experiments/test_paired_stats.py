@@ -7,7 +7,7 @@ from tripleentropy.experiments.stats import paired_differences, paired_test, sum
 
 
 def run(loss, size, seed, accuracy, fold=None, fingerprint="d", macro_f1=None):
-    record = {"key": f"{loss}-{size}-{seed}-{fold}", "loss": loss, "train_size": size, "seed": seed,
+    record = {"key": f"{loss}-{size}-{seed}-{fold}", "method": loss, "train_size": size, "seed": seed,
               "metrics": {"accuracy": accuracy, "macro_f1": accuracy if macro_f1 is None else macro_f1},
               "config": {}, "data_fingerprint": fingerprint, "seconds": 1.0, "finished_at": "t"}
     if fold is not None:
@@ -33,7 +33,7 @@ def test_paired_t_statistics_against_a_hand_computed_case():
     # Closed-form CDF of Student t with 3 degrees of freedom: F(t) = 1/2 + (x/(1+x^2) + atan x)/pi, x = t/sqrt(3).
     x = t / math.sqrt(3)
     p = 1 - 2 * (x / (1 + x * x) + math.atan(x)) / math.pi
-    assert comparison["train_size"] == 20 and comparison["loss"] == "tripleentropy" and comparison["baseline"] == "ce"
+    assert comparison["train_size"] == 20 and comparison["method"] == "tripleentropy" and comparison["baseline"] == "ce"
     assert comparison["n_pairs"] == 4 and comparison["n_unmatched"] == 0
     assert comparison["mean_diff"] == pytest.approx(1.25, abs=1e-12)
     assert comparison["std_diff"] == pytest.approx(std, rel=1e-12)
@@ -54,7 +54,7 @@ def test_wilcoxon_p_value_against_the_exact_distribution():
 
 def test_results_are_mean_and_sample_std_in_points():
     summary = summarize(RECORDS)
-    ce = next(entry for entry in summary["results"] if entry["loss"] == "ce")
+    ce = next(entry for entry in summary["results"] if entry["method"] == "ce")
     assert ce["n"] == 4 and ce["mean"] == pytest.approx(75.0)
     assert ce["std"] == pytest.approx(math.sqrt((25 + 25 + 225 + 225) / 3))
     assert ce["macro_f1_mean"] == pytest.approx(75.0)
@@ -75,7 +75,7 @@ def test_pairs_are_matched_on_size_seed_and_fold_whatever_the_order():
 
 def test_unmatched_runs_are_left_out_and_counted():
     records = RECORDS + [run("tripleentropy", 20, 7, 0.99), run("ce", 20, 8, 0.10), run("supcon", 100, 0, 0.5)]
-    comparisons = {(c["train_size"], c["loss"]): c for c in summarize(records)["comparisons"]}
+    comparisons = {(c["train_size"], c["method"]): c for c in summarize(records)["comparisons"]}
     assert comparisons[(20, "tripleentropy")]["n_pairs"] == 4
     assert comparisons[(20, "tripleentropy")]["n_unmatched"] == 2
     assert comparisons[(20, "tripleentropy")]["mean_diff"] == pytest.approx(1.25)
@@ -88,7 +88,7 @@ def test_training_sizes_sort_numerically_with_full_last():
     summary = summarize(records)
     assert summary["train_sizes"] == [20, 100, 1000, "full"]
     assert [c["train_size"] for c in summary["comparisons"]] == [20, 100, 1000, "full"]
-    assert summary["losses"] == ["ce", "tripleentropy"]
+    assert summary["methods"] == ["ce", "tripleentropy"]
 
 
 def test_two_runs_of_one_cell_are_an_error():

@@ -10,7 +10,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def run(loss, size, seed, accuracy):
-    return {"key": f"{loss}-{size}-{seed}", "loss": loss, "train_size": size, "seed": seed,
+    return {"key": f"{loss}-{size}-{seed}", "method": loss, "train_size": size, "seed": seed,
             "metrics": {"accuracy": accuracy, "macro_f1": accuracy}, "config": {}, "data_fingerprint": "d",
             "seconds": 1.0, "finished_at": "t"}
 
@@ -23,7 +23,7 @@ RECORDS = [run(loss, size, seed, base + 0.01 * ((seed * 7) % 5) + bonus + (0.002
 
 
 def comparison(mean, ci, n_pairs=10, p=0.01, note=None, unmatched=0):
-    return {"loss": "tripleentropy", "baseline": "ce", "train_size": 20, "n_pairs": n_pairs, "mean_diff": mean, "ci95": ci,
+    return {"method": "tripleentropy", "baseline": "ce", "train_size": 20, "n_pairs": n_pairs, "mean_diff": mean, "ci95": ci,
             "p_value": p, "note": note, "n_unmatched": unmatched}
 
 
@@ -69,7 +69,7 @@ def test_verdicts_never_claim_more_than_the_interval(entry, expected):
 def test_terminal_table_lists_every_cell_with_its_paired_comparison():
     table = format_summary_table(summarize(RECORDS, max_eval=50))
     lines = table.splitlines()
-    assert lines[0].split()[:3] == ["size", "loss", "accuracy"]
+    assert lines[0].split()[:3] == ["size", "method", "accuracy"]
     assert len(lines) == 2 + 9 + 1
     row = next(line for line in lines if line.startswith("100") and "tripleentropy" in line)
     assert "+1.30" in row and "4/0/0" in row
@@ -102,10 +102,10 @@ def test_mrpc_reports_the_f1_of_the_paraphrase_class_beside_macro_f1(tmp_path):
 
     records = [{**record, "metrics": {**record["metrics"], "f1": record["metrics"]["accuracy"] - 0.1,
                                       "positive_label": "paraphrase"}}
-               for record in RECORDS if record["loss"] != "supcon"]
+               for record in RECORDS if record["method"] != "supcon"]
     summary = write_outputs(records, tmp_path / "MRPC", title="MRPC", context={})
     assert summary["positive_label"] == "paraphrase"
-    ce20 = next(entry for entry in summary["results"] if entry["train_size"] == 20 and entry["loss"] == "ce")
+    ce20 = next(entry for entry in summary["results"] if entry["train_size"] == 20 and entry["method"] == "ce")
     assert ce20["f1_mean"] == pytest.approx(ce20["mean"] - 10.0) and ce20["macro_f1_mean"] == pytest.approx(ce20["mean"])
     assert "## F1 of the `paraphrase` class" in (tmp_path / "MRPC" / "report.md").read_text()
     assert "F1 (paraphrase)" in format_summary_table(summary) and "macro F1" in format_summary_table(summary)

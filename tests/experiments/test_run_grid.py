@@ -12,7 +12,7 @@ from tripleentropy.experiments import RunSpec, RunStore, make_grid, run_grid
 
 def grid(**overrides):
     arguments = dict(model="tiny", data_fingerprint="d", settings={"lr": 1e-5, "epochs": 2},
-                     loss_settings={"tripleentropy": {"beta": 0.4}})
+                     method_settings={"tripleentropy": {"beta": 0.4}})
     arguments.update(overrides)
     return make_grid(["ce", "tripleentropy"], [100, 20, "full"], [0, 1], **arguments)
 
@@ -34,7 +34,7 @@ def test_paired_runs_share_everything_but_the_loss_and_run_next_to_each_other():
     specs = grid()
     assert len(specs) == 12
     for ce, te in zip(specs[0::2], specs[1::2]):
-        assert (ce.loss, te.loss) == ("ce", "tripleentropy")
+        assert (ce.method, te.method) == ("ce", "tripleentropy")
         assert (ce.train_size, ce.seed, ce.fold, ce.model, ce.data_fingerprint) == (te.train_size, te.seed, te.fold, te.model, te.data_fingerprint)
         assert te.settings == {**ce.settings, "beta": 0.4}
     assert [spec.train_size for spec in specs[::4]] == [100, 20, "full"]
@@ -43,7 +43,7 @@ def test_paired_runs_share_everything_but_the_loss_and_run_next_to_each_other():
 
 def test_folds_multiply_the_grid_and_enter_the_key():
     specs = make_grid(["ce", "tripleentropy"], [20], [0], model="m", data_fingerprint="d", folds=[0, 1, 2])
-    assert [(spec.fold, spec.loss) for spec in specs] == [(f, loss) for f in range(3) for loss in ("ce", "tripleentropy")]
+    assert [(spec.fold, spec.method) for spec in specs] == [(f, loss) for f in range(3) for loss in ("ce", "tripleentropy")]
     assert len({spec.key for spec in specs}) == 6
 
 
@@ -63,7 +63,7 @@ def test_run_grid_saves_every_run_and_returns_records_in_spec_order(tmp_path):
     assert [r["key"] for r in records] == [s.key for s in specs]
     assert len(run_fn.calls) == 12 and len(list((tmp_path / "runs").glob("*.json"))) == 12
     first = records[1]
-    assert first["loss"] == "tripleentropy" and first["train_size"] == 100 and first["seed"] == 0 and "fold" not in first
+    assert first["method"] == "tripleentropy" and first["train_size"] == 100 and first["seed"] == 0 and "fold" not in first
     assert first["config"] == {"lr": 1e-5, "epochs": 2, "beta": 0.4} and first["model"] == "tiny"
     assert first["data_fingerprint"] == "d" and first["train_examples"] == 3 and first["seconds"] >= 0
     assert first["metrics"] == accuracy_of(specs[1])["metrics"]
@@ -88,8 +88,8 @@ def test_a_changed_setting_never_reuses_a_stale_run(tmp_path):
     assert all(record["config"]["lr"] == 2e-5 for record in records)
     # A TripleEntropy-only setting redoes the TripleEntropy runs and keeps the cross-entropy ones.
     run_fn = Recorder()
-    run_grid(grid(settings={"lr": 2e-5, "epochs": 2}, loss_settings={"tripleentropy": {"beta": 0.9}}), store, run_fn, progress=False)
-    assert {spec.loss for spec in run_fn.calls} == {"tripleentropy"} and len(run_fn.calls) == 6
+    run_grid(grid(settings={"lr": 2e-5, "epochs": 2}, method_settings={"tripleentropy": {"beta": 0.9}}), store, run_fn, progress=False)
+    assert {spec.method for spec in run_fn.calls} == {"tripleentropy"} and len(run_fn.calls) == 6
     run_fn = Recorder()
     run_grid(grid(data_fingerprint="changed data"), store, run_fn, progress=False)
     assert len(run_fn.calls) == 12
@@ -130,7 +130,7 @@ def test_a_grid_holding_one_run_twice_is_refused(tmp_path):
 
 
 def fail_on_first_seed_1(spec):
-    if spec.seed == 1 and spec.loss == "ce" and spec.train_size == 100:
+    if spec.seed == 1 and spec.method == "ce" and spec.train_size == 100:
         raise RuntimeError("out of memory")
     return accuracy_of(spec)
 

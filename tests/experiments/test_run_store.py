@@ -8,23 +8,23 @@ from tripleentropy.data import Example
 from tripleentropy.experiments import store as store_module
 from tripleentropy.experiments.store import RunStore, fingerprint_examples, run_key, write_json_atomic
 
-SPEC = {"loss": "ce", "train_size": 20, "seed": 0, "model": "m", "settings": {"lr": 1e-5, "epochs": 3, "beta": 0.4}}
+SPEC = {"method": "ce", "train_size": 20, "seed": 0, "model": "m", "settings": {"lr": 1e-5, "epochs": 3, "beta": 0.4}}
 
 
 def record(key, accuracy=0.8):
-    return {"key": key, "loss": "ce", "train_size": 20, "seed": 0, "metrics": {"accuracy": accuracy, "macro_f1": 0.7},
+    return {"key": key, "method": "ce", "train_size": 20, "seed": 0, "metrics": {"accuracy": accuracy, "macro_f1": 0.7},
             "config": {}, "data_fingerprint": "d", "seconds": 1.0, "finished_at": "2026-01-01T00:00:00+00:00"}
 
 
 def test_run_key_ignores_dict_order_and_is_stable():
-    reordered = {"settings": {"beta": 0.4, "epochs": 3, "lr": 1e-5}, "model": "m", "seed": 0, "train_size": 20, "loss": "ce"}
+    reordered = {"settings": {"beta": 0.4, "epochs": 3, "lr": 1e-5}, "model": "m", "seed": 0, "train_size": 20, "method": "ce"}
     assert run_key(SPEC) == run_key(reordered)
     assert run_key(SPEC) == run_key(json.loads(json.dumps(SPEC)))
     assert len(run_key(SPEC)) == 64 and int(run_key(SPEC), 16) >= 0
 
 
 @pytest.mark.parametrize("change", [
-    {"loss": "tripleentropy"}, {"train_size": 21}, {"train_size": "full"}, {"seed": 1}, {"model": "m2"},
+    {"method": "tripleentropy"}, {"train_size": 21}, {"train_size": "full"}, {"seed": 1}, {"model": "m2"},
     {"settings": {"lr": 2e-5, "epochs": 3, "beta": 0.4}}, {"settings": {"lr": 1e-5, "epochs": 3, "beta": 0.5}},
     {"settings": {"lr": 1e-5, "epochs": 3.0, "beta": 0.4}}, {"settings": {"lr": 1e-5, "epochs": 3, "beta": 0.4, "new": None}},
 ])
@@ -92,7 +92,7 @@ def test_crash_during_save_leaves_old_file_and_no_temp_file(tmp_path, monkeypatc
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["k.json"]
 
 
-@pytest.mark.parametrize("content", ['{"key": "k", "loss": "ce", "metr', "", "[1, 2]", '{"key": "other"}', "\xff\xfe"])
+@pytest.mark.parametrize("content", ['{"key": "k", "method": "ce", "metr', "", "[1, 2]", '{"key": "other"}', "\xff\xfe"])
 def test_corrupt_or_partial_file_counts_as_missing_and_is_moved_aside(tmp_path, content):
     store = RunStore(tmp_path)
     store.path_for("k").write_bytes(content.encode("latin-1"))

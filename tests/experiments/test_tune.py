@@ -51,7 +51,7 @@ def test_every_loss_has_a_search_space_of_settings_it_reads():
             params = {d.name: d.suggest(trial) for d in space}
             config = TrainConfig.from_dict({**params, "loss": method}).validate()
             # every drawn value reaches the run (and its key): nothing tuned is ignored
-            assert {name: run_settings(config)[name] for name in params} == pytest.approx(params)
+            assert {name: run_settings(config, method)[name] for name in params} == pytest.approx(params)
             assert all(d.contains(params[d.name]) for d in space)
 
 
@@ -63,7 +63,7 @@ TRIPLEENTROPY_SETTINGS = ("lr", "epochs", "warmup_steps", "batch_size", "beta", 
     ("the authors' TripleEntropy setup", {k: v for k, v in AUTHORS_SETTINGS.items() if k in TRIPLEENTROPY_SETTINGS}),
     ("the authors' earlier script", AUTHORS_EARLIER),
     ("official SoftTriple", OFFICIAL_SOFTTRIPLE),
-    ("our defaults", {name: value for name, value in run_settings(TrainConfig(loss="tripleentropy")).items()
+    ("our defaults", {name: value for name, value in run_settings(TrainConfig(loss="tripleentropy"), "tripleentropy").items()
                       if name in TRIPLEENTROPY_SETTINGS}),
 ])
 def test_the_tripleentropy_space_covers_published_settings(source, values):

@@ -140,3 +140,15 @@ def test_weights_missing_from_the_checkpoint_are_initialised_under_the_seed(tiny
     assert torch.equal(first["model.bert.embeddings.word_embeddings.weight"], other["model.bert.embeddings.word_embeddings.weight"])
     assert pretrained.missing_keys == ("pooler.dense.bias", "pooler.dense.weight")
     assert not any(key.startswith("pooler.") for key in pretrained.state_dict)
+
+
+def test_weights_missing_from_the_checkpoint_are_seeded_with_mean_pooling_too(tiny_bert_no_pooler):
+    pretrained = load_pretrained(str(tiny_bert_no_pooler))
+    first, second, other = (
+        TripleEntropyForSequenceClassification.from_encoder(pretrained, 2, seed=seed, pooling="mean").state_dict()
+        for seed in (3, 3, 4)
+    )
+    assert first.keys() == second.keys()
+    for key in first:  # the bare encoder (AutoModel) of mean pooling: the same seed, the same model
+        assert torch.equal(first[key], second[key]), key
+    assert not torch.equal(first["model.pooler.dense.weight"], other["model.pooler.dense.weight"])

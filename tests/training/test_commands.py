@@ -274,4 +274,34 @@ def test_a_training_sample_of_one_class_is_refused(tiny_bert, tmp_path, capsys, 
     _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train), "--train-size", "1",
                       "--output-dir", str(tmp_path / "o")],
              f"{train}: a training sample of 1 example holds only the class")
+
+
+def test_mean_pooled_model_trains_evaluates_predicts_and_loads_in_sentence_transformers(tiny_sentence_bert, tmp_path, capsys):
+    from sentence_transformers import SentenceTransformer
+
+    train = _write_csv(tmp_path / "train.csv", sentences(96))
+    valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))
+    out = tmp_path / "model"
+    # early stopping reloads the best checkpoint (load_weights) of a mean-pooled model
+    assert main(["train", "--model", str(tiny_sentence_bert), "--train", str(train), "--validation", str(valid),
+                 "--output-dir", str(out), "--pooling", "auto", "--early-stopping-patience", "2", *FAST]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "tripleentropy_loss.json").read_text())["pooling"] == "mean"
+    assert main(["evaluate", "--model-dir", str(out), "--data", str(valid), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["accuracy"] == json.loads((out / "metrics.json").read_text())["validation"]["accuracy"] >= 0.8
+    texts = [example.text for example in sentences(8, seed=5)]
+    (tmp_path / "input.txt").write_text("\n".join(texts) + "\n")
+    assert main(["predict", "--model-dir", str(out), "--input", str(tmp_path / "input.txt")]) == 0
+    ours = [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()]
+    logits = SentenceTransformer(str(out), device="cpu").encode(texts)
+    id2label = json.loads((out / "config.json").read_text())["id2label"]
+    assert [id2label[str(index)] for index in logits.argmax(-1)] == ours
+
+
+def test_unknown_pooling_exits_2(tiny_bert, tmp_path):
+    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    result = _run("train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "o"),
+                  "--pooling", "max")
+    assert result.returncode == 2 and "--pooling" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()

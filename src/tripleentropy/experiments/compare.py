@@ -1,10 +1,11 @@
-"""``compare``: train every loss on the same samples from the same weights, then test the gaps.
+"""``compare``: run every method on the same samples from the same weights, then test the gaps.
 
-The paired design: for each training size and seed (or fold), every loss trains on the same
-sampled training set, from the same pretrained weights and the same initial head, and is
-evaluated on the same examples. The data is tokenised once per distinct max length and the
-pretrained weights are read once per invocation (and worker process); each run copies them.
-Each run is keyed and recorded with exactly the settings it trains with.
+The paired design: for each training size and seed (or fold), every method (a fine-tuning loss,
+``logreg``, ``setfit``: see ``methods``) trains on the same sampled training set, from the same
+pretrained weights (and, between fine-tuning methods, the same initial head), and is evaluated on
+the same examples. The data is tokenised once per distinct max length and the pretrained weights
+are read once per invocation (and worker process); each run copies them. Each run is keyed and
+recorded with exactly the settings its method trains with.
 """
 
 from __future__ import annotations
@@ -15,29 +16,16 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from ..data import Example, LabeledData, get_task, load_file, load_task, sample_train, stratified_folds
 from ..errors import UserError
-from ..modeling.settings import loss_settings
 from .grid import RunSpec, make_grid, normalize_train_size, run_grid, worker_threads
+from .methods import get_method
 from .store import RunStore, fingerprint_examples
 
-# TrainConfig fields that say where data comes from or how a run is logged and saved: they do
-# not change a result, so they stay out of the run keys. The model, seed, loss and training size
-# enter a key on their own (the model by its content, see model_fingerprint).
-_NOT_RESULT_FIELDS = {
-    "task", "train", "validation", "data_dir", "text_column", "text_pair_column", "label_column", "train_size",
-    "output_dir", "resume", "report_to", "logging_steps", "save_steps", "save_total_limit", "seed", "loss", "model",
-}
-# Settings that only one loss reads: they go into that loss's run keys only.
-_LOSS_FIELDS = {
-    "tripleentropy": ("beta", "la", "gamma", "margin", "centers", "tau", "softtriple_input", "center_init", "center_lr"),
-    "supcon": ("beta", "temperature"),
-    "ce": (),
-}
 FOLD_SEED = 1111
 
 
@@ -137,18 +125,12 @@ def design_from_files(
     return Design(str(train_path), list(train.label_names), train.examples, test, num_folds or 10, max_eval)
 
 
-def run_settings(config: Any) -> dict[str, Any]:
-    """Every setting of ``config`` that can change the result of a run of ``config.loss``: the
-    training settings (learning rate, epochs, max length, ...) and those only that loss reads,
-    its defaults resolved. This is what the run's key covers and what its record stores."""
-    values = config.to_dict()
-    loss_only = {name for names in _LOSS_FIELDS.values() for name in names}
-    settings = {k: v for k, v in values.items() if k not in _NOT_RESULT_FIELDS and k not in loss_only}
-    resolved = config.validate()
-    settings.update({name: getattr(resolved, name) for name in _LOSS_FIELDS[config.loss]})
-    if settings.get("beta", 0.0) is None:
-        settings["beta"] = loss_settings(config.loss)["beta"]
-    return settings
+def run_settings(config: Any, method: str) -> dict[str, Any]:
+    """Every setting of ``config`` that can change the result of a run of ``method``: the values
+    of the fields that method reads (see ``methods``; for a fine-tuning loss the training settings,
+    learning rate, epochs, max length, ..., and those only that loss reads, its defaults
+    resolved). This is what the run's key covers and what its record stores."""
+    return get_method(method).key_settings(config)
 
 
 def check_train_sizes(design: Design, sizes: Sequence[Any], seeds: Sequence[int]) -> None:
@@ -241,10 +223,10 @@ def resolve_jobs(jobs: int | str, runs: int) -> int:
 class ComparisonRun:
     """Trains and evaluates one run of a comparison (a :data:`~.grid.RunFunction`).
 
-    The pretrained weights are read and the data tokenised on the first call, once per process;
-    the object pickles without that state, so worker processes each prepare their own.
-    ``cell_settings[(loss, train_size, fold)]`` overrides settings of that loss in that cell
-    (the settings ``compare --tune`` chose there).
+    The pretrained weights are read on the first call and the data tokenised once per maximum
+    length, once per process; the object pickles without that state, so worker processes each
+    prepare their own. ``cell_settings[(method, train_size, fold)]`` overrides settings of that
+    method in that cell (the settings ``compare --tune`` chose there).
     """
 
     def __init__(self, design: Design, configs: Mapping[str, Any], model_name: str, pretrained: Any = None,
@@ -280,43 +262,38 @@ class ComparisonRun:
         return cache[max_length]
 
     def __call__(self, spec: RunSpec) -> dict[str, Any]:
-        from ..training import evaluate_model, train_model
-
         if not self.state:
             self.prepare()
         design, state = self.design, self.state
-        tuned = self.cell_settings.get((spec.loss, spec.train_size, spec.fold), {})
-        config = replace(self.configs[spec.loss], **tuned, loss=spec.loss, seed=spec.seed, train_size=None)
+        tuned = self.cell_settings.get((spec.method, spec.train_size, spec.fold), {})
+        config = replace(self.configs[spec.method], **tuned, seed=spec.seed, train_size=None)
         pool, test = self.tokenized(config.max_length)
         train_indices, eval_indices = design.split(spec.fold)
         if spec.train_size != "full":
             train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
         evaluation = (test if spec.fold is None else pool).subset(eval_indices)
-        result = train_model(
-            config, pool.subset(train_indices), label_names=design.label_names,
-            output_dir=None, pretrained=state["pretrained"], progress=False,
-        )
-        metrics = evaluate_model(result.model, state["pretrained"].tokenizer, evaluation,
-                                 config.eval_batch_size, design.label_names, positive_label=design.positive_label)
+        result = get_method(spec.method).run(config, pool.subset(train_indices), evaluation, state["pretrained"],
+                                             design.label_names, design.positive_label)
         return {
-            "metrics": metrics,
+            "metrics": result.metrics,
             "train_examples": len(train_indices),
             "eval_examples": len(eval_indices),
             "train_fingerprint": fingerprint_examples(design.pool[i] for i in train_indices),
             "eval_fingerprint": fingerprint_examples(evaluation.examples),
-            "train_seconds": round(float(result.train_metrics.get("wall_seconds", 0.0)), 3),
+            "train_seconds": round(result.train_seconds, 3),
         }
 
 
 def run_comparison(
     design: Design,
     configs: Mapping[str, Any],
-    losses: Sequence[str],
+    methods: Sequence[str],
     train_sizes: Sequence[Any],
     seeds: Sequence[int],
     output_dir: str,
     *,
     title: str,
+    baselines: Sequence[str] = ("ce",),
     paper_gains: Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
     pretrained: Any = None,
@@ -328,9 +305,11 @@ def run_comparison(
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
 
-    ``configs[loss]`` is the ``TrainConfig`` of each loss (identical but for loss settings).
+    ``configs[method]`` is the ``TrainConfig`` of each method (see ``methods``; the same
+    ``model`` for all); each run's key holds only the settings its method reads. Every method is
+    compared with each of ``baselines`` (methods of the grid; the first is the main one).
     ``jobs`` runs that many worker processes side by side (see :func:`resolve_jobs`).
-    ``cell_settings[(loss, train_size, fold)]`` (from ``compare --tune``) overrides that loss's
+    ``cell_settings[(method, train_size, fold)]`` (from ``compare --tune``) overrides that method's
     settings in that cell; a loss without an entry for a cell has no run there yet (its tuning
     is not finished). ``tuning`` describes the tuning for the report and ``summary.json``.
     ``shard=(i, n)`` runs only the i-th (1-based) of n disjoint parts of the grid: cell number c
@@ -340,37 +319,41 @@ def run_comparison(
     """
     from .report import write_outputs
 
+    missing = [name for name in baselines if name not in methods]
+    if missing or not baselines:
+        raise UserError(f"baseline {', '.join(missing) or '(none)'} is not one of the methods {', '.join(methods)}")
     started = time.perf_counter()
-    base = configs[losses[0]]
+    base = configs[methods[0]]
     model_name = base.model
-    other_models = sorted({configs[loss].model for loss in losses} - {model_name})
+    other_models = sorted({configs[method].model for method in methods} - {model_name})
     if other_models:
-        raise UserError(f"every loss must train the same model (the runs are paired); got {model_name} and {', '.join(other_models)}")
+        raise UserError(f"every method must start from the same model (the runs are paired); got {model_name} and {', '.join(other_models)}")
     sizes = [normalize_train_size(size) for size in train_sizes]
     check_train_sizes(design, sizes, seeds)
     fingerprint = design.fingerprint()
     from ..modeling import model_fingerprint
 
     weights = model_fingerprint(model_name)
-    # Each loss's runs are keyed and recorded with exactly the settings they train with.
-    def keyed(loss: str, tuned: Mapping[str, Any]) -> dict[str, Any]:
-        return {**run_settings(replace(configs[loss], **tuned, loss=loss)), "max_eval": design.max_eval}
+    # Each method's runs are keyed and recorded with exactly the settings they train with.
+    def keyed(method: str, tuned: Mapping[str, Any]) -> dict[str, Any]:
+        return {**run_settings(replace(configs[method], **tuned), method), "max_eval": design.max_eval}
 
-    settings = {loss: keyed(loss, {}) for loss in losses}
+    settings = {method: keyed(method, {}) for method in methods}
     specs: list[RunSpec] = []
     mine: list[RunSpec] = []
     untuned = cell_number = 0
     for size in sizes:
         for seed in seeds:
             fold = design.fold_of(seed)
-            cell_losses, cell_loss_settings = list(losses), settings
+            cell_methods, cell_method_settings = list(methods), settings
             if cell_settings is not None:
-                cell_losses = [loss for loss in losses if (loss, size, fold) in cell_settings]
-                untuned += len(losses) - len(cell_losses)
-                cell_loss_settings = {loss: keyed(loss, cell_settings[(loss, size, fold)]) for loss in cell_losses}
+                cell_methods = [method for method in methods if (method, size, fold) in cell_settings]
+                untuned += len(methods) - len(cell_methods)
+                cell_method_settings = {method: keyed(method, cell_settings[(method, size, fold)])
+                                        for method in cell_methods}
             cell = make_grid(
-                cell_losses, [size], [seed], model=model_name, data_fingerprint=fingerprint,
-                loss_settings=cell_loss_settings, folds=None if fold is None else [fold], model_fingerprint=weights,
+                cell_methods, [size], [seed], model=model_name, data_fingerprint=fingerprint,
+                method_settings=cell_method_settings, folds=None if fold is None else [fold], model_fingerprint=weights,
             )
             if shard is None or cell_number % shard[1] == shard[0] - 1:
                 mine += cell
@@ -397,7 +380,7 @@ def run_comparison(
         "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
         "model": model_name,
         "data": design.name + (f" ({design.num_folds}-fold cross-validation)" if design.uses_folds else ""),
-        "losses": ", ".join(losses),
+        "methods": ", ".join(methods),
         "training sizes": ", ".join(str(size) for size in sizes),
         "seeds": ", ".join(str(seed) for seed in seeds),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -409,8 +392,9 @@ def run_comparison(
     if shard is not None:
         context["part of the grid"] = f"{shard[0]} of {shard[1]} (`--shard {shard[0]}/{shard[1]}`)"
     summary = write_outputs(
-        records, output_dir, title=title, context=context, paper_gains=paper_gains, max_eval=design.max_eval,
-        eval_folds=design.num_folds if design.uses_folds else None, notes=notes, tuning=tuning,
+        records, output_dir, title=title, context=context, baseline=list(baselines), paper_gains=paper_gains,
+        max_eval=design.max_eval, eval_folds=design.num_folds if design.uses_folds else None, notes=notes,
+        tuning=tuning,
     )
     return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
 

@@ -44,17 +44,19 @@ def train_size_order(train_size: TrainSize) -> tuple[int, int]:
 class RunSpec:
     """One run of a grid: everything that affects its result, and nothing else.
 
-    ``settings`` holds every other setting that can change the result (learning rate, epochs,
-    loss hyperparameters, ``max_eval``, precision, ...); it must be JSON-compatible.
+    ``method`` is a way to train and predict (a fine-tuning loss such as ``ce``, or ``logreg``,
+    ``setfit``, ...). ``settings`` holds every other setting that can change its result (learning
+    rate, epochs, loss hyperparameters, ``max_eval``, precision, ...) and nothing it does not read;
+    it must be JSON-compatible.
     ``data_fingerprint`` covers all data the run sees (training pool and evaluation set), e.g.
     from :func:`~tripleentropy.experiments.store.fingerprint_examples`. ``seed`` seeds both the
     sampling of the training set and the initial weights; ``fold`` is the fold index in k-fold
-    designs. Runs that differ only in ``loss`` (and loss settings) form a pair. ``model`` is the
+    designs. Runs that differ only in ``method`` (and its settings) form a pair. ``model`` is the
     model's name as given; ``model_fingerprint``, when set, identifies its weights (see
     :func:`~tripleentropy.modeling.model_fingerprint`) and keys the run in place of the name.
     """
 
-    loss: str
+    method: str
     train_size: TrainSize
     seed: int
     model: str
@@ -70,7 +72,7 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """The mapping hashed into :attr:`key`."""
         return {
-            "loss": self.loss,
+            "method": self.method,
             "train_size": self.train_size,
             "seed": self.seed,
             "fold": self.fold,
@@ -88,43 +90,43 @@ class RunSpec:
     def label(self) -> str:
         """A short human-readable name, e.g. ``ce size=20 seed=1``."""
         fold = "" if self.fold is None else f" fold={self.fold}"
-        return f"{self.loss} size={self.train_size} seed={self.seed}{fold}"
+        return f"{self.method} size={self.train_size} seed={self.seed}{fold}"
 
 
 def make_grid(
-    losses: Sequence[str],
+    methods: Sequence[str],
     train_sizes: Sequence[TrainSize],
     seeds: Sequence[int],
     *,
     model: str,
     data_fingerprint: str,
     settings: Mapping[str, Any] | None = None,
-    loss_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    method_settings: Mapping[str, Mapping[str, Any]] | None = None,
     folds: Sequence[int] | None = None,
     model_fingerprint: str | None = None,
 ) -> list[RunSpec]:
     """All runs of a paired grid, ordered so that paired runs are neighbours.
 
-    The order is training size (as given), seed, fold, then loss (as given): every loss of one
-    (size, seed, fold) runs back to back, so an interrupted grid still holds complete pairs.
-    ``settings`` apply to every run; ``loss_settings[loss]`` are added to that loss's runs only
-    (so tuning a TripleEntropy hyperparameter does not redo the cross-entropy runs).
+    The order is training size (as given), seed, fold, then method (as given): every method of
+    one (size, seed, fold) runs back to back, so an interrupted grid still holds complete pairs.
+    ``settings`` apply to every run; ``method_settings[method]`` are added to that method's runs
+    only (so tuning a TripleEntropy hyperparameter does not redo the cross-entropy runs).
     """
-    if len(set(losses)) != len(losses):
-        raise ValueError(f"duplicate loss in {list(losses)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"duplicate method in {list(methods)}")
     sizes = [normalize_train_size(size) for size in train_sizes]
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"duplicate training size in {list(train_sizes)}")
-    unknown = set(loss_settings or {}) - set(losses)
+    unknown = set(method_settings or {}) - set(methods)
     if unknown:
-        raise ValueError(f"loss_settings for losses not in the grid: {sorted(unknown)}")
+        raise ValueError(f"method_settings for methods not in the grid: {sorted(unknown)}")
     specs = []
     for train_size in sizes:
         for seed in seeds:
             for fold in folds if folds is not None else [None]:
-                for loss in losses:
-                    run_settings = {**(settings or {}), **(loss_settings or {}).get(loss, {})}
-                    specs.append(RunSpec(loss, train_size, seed, model, data_fingerprint, run_settings, fold,
+                for method in methods:
+                    run_settings = {**(settings or {}), **(method_settings or {}).get(method, {})}
+                    specs.append(RunSpec(method, train_size, seed, model, data_fingerprint, run_settings, fold,
                                          model_fingerprint))
     return specs
 
@@ -142,7 +144,7 @@ def make_record(spec: RunSpec, result: Mapping[str, Any], seconds: float) -> dic
     reserved = (set(RECORD_KEYS) | {"fold", "model", "model_fingerprint"}) & (set(result) - {"metrics"})
     if reserved:
         raise ValueError(f"run {spec.label}: the run function returned reserved keys {sorted(reserved)}")
-    record: dict[str, Any] = {"key": spec.key, "loss": spec.loss, "train_size": spec.train_size, "seed": spec.seed}
+    record: dict[str, Any] = {"key": spec.key, "method": spec.method, "train_size": spec.train_size, "seed": spec.seed}
     if spec.fold is not None:
         record["fold"] = spec.fold
     record.update(

@@ -21,62 +21,62 @@ from .stats import paired_differences
 _DPI = 150
 
 
-def _colors(losses: Iterable[str], baseline: str) -> dict[str, str]:
-    """The same color for a loss in every plot: the baseline first, then the others by name."""
-    ordered = sorted(set(losses), key=lambda loss: (loss != baseline, loss))
-    return {loss: f"C{index}" for index, loss in enumerate(ordered)}
+def _colors(methods: Iterable[str], baseline: str) -> dict[str, str]:
+    """The same color for a method in every plot: the baseline first, then the others by name."""
+    ordered = sorted(set(methods), key=lambda method: (method != baseline, method))
+    return {method: f"C{index}" for index, method in enumerate(ordered)}
 
 
 def plot_accuracy_vs_size(summary: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Mean accuracy (points) against training size, one line per loss, error bars = ±1 std.
+    """Mean accuracy (points) against training size, one line per method, error bars = ±1 std.
 
-    Training sizes sit on a categorical axis (so ``"full"`` goes last); the losses are shifted
+    Training sizes sit on a categorical axis (so ``"full"`` goes last); the methods are shifted
     slightly sideways so their error bars do not hide each other.
     """
     sizes = sorted({entry["train_size"] for entry in summary["results"]}, key=train_size_order)
-    losses = [loss for loss in summary.get("losses", []) if any(e["loss"] == loss for e in summary["results"])]
+    methods = [method for method in summary.get("methods", []) if any(e["method"] == method for e in summary["results"])]
     positions = {size: index for index, size in enumerate(sizes)}
     figure = Figure(figsize=(max(5.0, 1.3 * len(sizes) + 2.5), 4.0), layout="constrained")
     axes = figure.add_subplot()
-    colors = _colors(losses, summary.get("baseline", "ce"))
-    width = 0.08 * (len(losses) - 1)
-    for index, loss in enumerate(losses):
-        entries = [entry for entry in summary["results"] if entry["loss"] == loss]
-        offset = (index / max(1, len(losses) - 1) - 0.5) * width if len(losses) > 1 else 0.0
+    colors = _colors(methods, summary.get("baseline", "ce"))
+    width = 0.08 * (len(methods) - 1)
+    for index, method in enumerate(methods):
+        entries = [entry for entry in summary["results"] if entry["method"] == method]
+        offset = (index / max(1, len(methods) - 1) - 0.5) * width if len(methods) > 1 else 0.0
         x = [positions[entry["train_size"]] + offset for entry in entries]
         y = [entry["mean"] for entry in entries]
         spread = [entry["std"] or 0.0 for entry in entries]
-        axes.errorbar(x, y, yerr=spread, marker="o", capsize=4, linewidth=1.5, label=loss,
-                       color=colors[loss])
+        axes.errorbar(x, y, yerr=spread, marker="o", capsize=4, linewidth=1.5, label=method,
+                       color=colors[method])
     axes.set_xticks(range(len(sizes)), [str(size) for size in sizes])
     axes.set_xlabel("training examples")
     axes.set_ylabel("accuracy (points)")
     axes.set_title("Accuracy by training size (mean ± 1 std over seeds/folds)")
     axes.grid(True, axis="y", alpha=0.3)
-    if losses:
-        axes.legend(title="loss")
+    if methods:
+        axes.legend(title="method")
     _save(figure, path)
 
 
 def plot_paired_differences(records: Iterable[Mapping[str, Any]], baseline: str, path: str | os.PathLike) -> None:
-    """Each loss's paired accuracy differences against ``baseline`` (points), per training size.
+    """Each method's paired accuracy differences against ``baseline`` (points), per training size.
 
-    One box per (training size, loss) with every pair drawn as a dot over it and the mean as a
-    black diamond beside it, and a line at 0: dots above it are pairs where the loss beat the
+    One box per (training size, method) with every pair drawn as a dot over it and the mean as a
+    black diamond beside it, and a line at 0: dots above it are pairs where the method beat the
     baseline.
     """
     groups = [group for group in paired_differences(records, baseline) if group.differences]
-    losses = sorted({group.loss for group in groups})
+    methods = sorted({group.method for group in groups})
     figure = Figure(figsize=(max(5.0, 0.9 * len(groups) + 2.5), 4.0), layout="constrained")
     axes = figure.add_subplot()
     axes.axhline(0.0, color="black", linewidth=1.0)
     if not groups:
         axes.text(0.5, 0.5, f"no paired runs against {baseline}", ha="center", va="center", transform=axes.transAxes)
-    colors = _colors([baseline, *losses], baseline)
+    colors = _colors([baseline, *methods], baseline)
     jitter = np.random.default_rng(0)
     for position, group in enumerate(groups):
         values = np.asarray(group.differences)
-        color = colors[group.loss]
+        color = colors[group.method]
         line = {"color": color}
         axes.boxplot([values], positions=[position], widths=0.5, showfliers=False, patch_artist=True,
                      boxprops={"facecolor": color, "edgecolor": color, "alpha": 0.25}, medianprops=line,
@@ -84,8 +84,8 @@ def plot_paired_differences(records: Iterable[Mapping[str, Any]], baseline: str,
         axes.scatter(position + jitter.uniform(-0.12, 0.12, values.size), values, color=color, s=18, zorder=3)
         axes.scatter([position + 0.32], [values.mean()], marker="D", color="black", s=22, zorder=3,
                      label="mean" if position == 0 else None)
-    axes.set_xticks(range(len(groups)), [f"{group.train_size}\n{group.loss}" for group in groups])
-    axes.set_xlabel("training examples / loss")
+    axes.set_xticks(range(len(groups)), [f"{group.train_size}\n{group.method}" for group in groups])
+    axes.set_xlabel("training examples / method")
     axes.set_ylabel(f"accuracy minus {baseline} (points)")
     axes.set_title(f"Paired differences against {baseline} (one dot per seed/fold)")
     if groups:

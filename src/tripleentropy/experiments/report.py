@@ -40,9 +40,17 @@ def _accuracy_cell(entry: Mapping[str, Any]) -> str:
     return f"{entry['mean']:.2f}{spread} (n={entry['n']})"
 
 
+def format_seconds(entry: Mapping[str, Any]) -> str:
+    """Mean seconds per run of a results entry, training alone in brackets ("–" if unknown)."""
+    if "seconds_mean" not in entry:
+        return "–"
+    training = f" ({entry['train_seconds_mean']:.1f})" if "train_seconds_mean" in entry else ""
+    return f"{entry['seconds_mean']:.1f}{training}"
+
+
 def verdict(comparison: Mapping[str, Any]) -> str:
     """A plain-language reading of one comparison that claims no more than its interval supports."""
-    loss, baseline, n_pairs = comparison["loss"], comparison["baseline"], comparison["n_pairs"]
+    loss, baseline, n_pairs = comparison["method"], comparison["baseline"], comparison["n_pairs"]
     mean, ci = comparison["mean_diff"], comparison["ci95"]
     if n_pairs == 0:
         text = f"no paired runs of {loss} and {baseline}: nothing to compare"
@@ -72,23 +80,28 @@ def _f1_cells(entry: Mapping[str, Any]) -> list[str]:
 
 
 def format_summary_table(summary: Mapping[str, Any]) -> str:
-    """The summary as a fixed-width text table for the terminal: accuracy per size and loss, and
-    each loss's paired difference against the baseline (points, 95% CI, t-test p, wins/losses/ties);
-    for a task with a positive class (MRPC), that class's F1 and the macro F1 beside them."""
-    baseline = summary["baseline"]
+    """The summary as a fixed-width text table for the terminal: accuracy and time per run for each
+    size and method, and each method's paired difference against each baseline (points, 95% CI,
+    t-test p, wins/losses/ties); for a task with a positive class (MRPC), that class's F1 and the
+    macro F1 beside them."""
+    baselines = summary.get("baselines", [summary["baseline"]])
     positive = summary.get("positive_label")
-    comparisons = {(entry["train_size"], entry["loss"]): entry for entry in summary["comparisons"]}
-    header = ["size", "loss", "accuracy (points)", f"diff vs {baseline} [95% CI]", "p", "W/L/T"]
+    comparisons = {(entry["train_size"], entry["method"], entry["baseline"]): entry for entry in summary["comparisons"]}
+    header = ["size", "method", "accuracy (points)", "s/run (training)"]
+    for baseline in baselines:
+        header += [f"diff vs {baseline} [95% CI]", "p", "W/L/T"]
     if positive:
         header += [f"F1 ({positive})", "macro F1"]
     rows = [header]
     for entry in summary["results"]:
-        comparison = comparisons.get((entry["train_size"], entry["loss"]))
-        row = [str(entry["train_size"]), entry["loss"], _accuracy_cell(entry), "", "", ""]
-        if comparison is not None:
-            row[3] = f"{format_points(comparison['mean_diff'], signed=True)} {format_interval(comparison['ci95'])}"
-            row[4] = format_p(comparison["p_value"])
-            row[5] = f"{comparison['wins']}/{comparison['losses']}/{comparison['ties']}"
+        row = [str(entry["train_size"]), entry["method"], _accuracy_cell(entry), format_seconds(entry)]
+        for baseline in baselines:
+            comparison = comparisons.get((entry["train_size"], entry["method"], baseline))
+            if comparison is None:
+                row += ["", "", ""]
+                continue
+            row += [f"{format_points(comparison['mean_diff'], signed=True)} {format_interval(comparison['ci95'])}",
+                    format_p(comparison["p_value"]), f"{comparison['wins']}/{comparison['losses']}/{comparison['ties']}"]
         if positive:
             row += _f1_cells(entry)
         rows.append(row)
@@ -113,6 +126,7 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list
 
 def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, context: Mapping[str, Any]) -> str:
     baseline = summary["baseline"]
+    baselines = summary.get("baselines", [baseline])
     lines = [f"# {title}", "", "## What was run", ""]
     lines += [f"- **{name.replace('_', ' ').capitalize()}**: {value}" for name, value in context.items()]
     if summary.get("max_eval") and summary.get("eval_folds"):
@@ -124,13 +138,20 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
                      f"{summary['max_eval']} evaluation examples, the same for every run; accuracies are on that sample only")
     else:
         lines.append("- **Evaluation**: the whole evaluation set (no `--max-eval` cap)")
-    lines.append(f"- **Runs**: {summary['n_runs']}; baseline `{baseline}`")
+    lines.append(f"- **Runs**: {summary['n_runs']}; baseline{'s' if len(baselines) > 1 else ''} "
+                 + ", ".join(f"`{name}`" for name in baselines))
 
-    losses = summary["losses"]
-    cells = {(entry["train_size"], entry["loss"]): entry for entry in summary["results"]}
+    methods = summary["methods"]
+    cells = {(entry["train_size"], entry["method"]): entry for entry in summary["results"]}
     lines += ["", "## Accuracy", "", "Accuracy in points (percent), mean ± sample standard deviation over seeds/folds.", ""]
-    lines += markdown_table(["Training size"] + losses, (
-        [str(size)] + [_accuracy_cell(cells[(size, loss)]) if (size, loss) in cells else "–" for loss in losses]
+    lines += markdown_table(["Training size"] + methods, (
+        [str(size)] + [_accuracy_cell(cells[(size, method)]) if (size, method) in cells else "–" for method in methods]
+        for size in summary["train_sizes"]))
+    lines += ["", "## Time per run", "",
+              "Seconds per run, mean over seeds/folds: the whole run (training and evaluation), and training alone "
+              "in brackets.", ""]
+    lines += markdown_table(["Training size"] + methods, (
+        [str(size)] + [format_seconds(cells[(size, method)]) if (size, method) in cells else "–" for method in methods]
         for size in summary["train_sizes"]))
 
     positive = summary.get("positive_label")
@@ -138,18 +159,20 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
         lines += ["", f"## F1 of the `{positive}` class", "",
                   f"The F1 of the `{positive}` class, the measure the literature reports for this task, with the macro "
                   "F1 beside it: points, mean ± sample standard deviation over seeds/folds.", ""]
-        lines += markdown_table(["Training size", "Loss", f"F1 ({positive})", "Macro F1"], (
-            [str(entry["train_size"]), entry["loss"], *_f1_cells(entry)] for entry in summary["results"]))
+        lines += markdown_table(["Training size", "Method", f"F1 ({positive})", "Macro F1"], (
+            [str(entry["train_size"]), entry["method"], *_f1_cells(entry)] for entry in summary["results"]))
 
-    lines += ["", f"## Paired comparison against `{baseline}`", "",
-              f"Each run is paired with the `{baseline}` run of the same training size and seed/fold: same sampled "
-              "training set, same initial weights, same evaluation examples. Differences are in accuracy points "
-              f"(loss minus `{baseline}`). p: {summary['test']}; CI: {summary['confidence_interval']}; "
-              f"secondary p: {summary['secondary_test']}. W/L/T: pairs won, lost, tied.", ""]
-    lines += markdown_table(["Training size", "Loss", "Pairs", "Mean diff", "95% CI", "p (t-test)", "p (Wilcoxon)", "W/L/T"], (
-        [str(c["train_size"]), c["loss"], str(c["n_pairs"]), format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]),
-         format_p(c["p_value"]), format_p(c["wilcoxon_p"]), f"{c['wins']}/{c['losses']}/{c['ties']}"]
-        for c in summary["comparisons"]))
+    for base in baselines:
+        lines += ["", f"## Paired comparison against `{base}`", "",
+                  f"Each run is paired with the `{base}` run of the same training size and seed/fold: same sampled "
+                  "training set, same evaluation examples (and, between fine-tuning methods, the same initial "
+                  f"weights). Differences are in accuracy points (method minus `{base}`). p: {summary['test']}; "
+                  f"CI: {summary['confidence_interval']}; secondary p: {summary['secondary_test']}. "
+                  "W/L/T: pairs won, lost, tied.", ""]
+        lines += markdown_table(["Training size", "Method", "Pairs", "Mean diff", "95% CI", "p (t-test)", "p (Wilcoxon)", "W/L/T"], (
+            [str(c["train_size"]), c["method"], str(c["n_pairs"]), format_points(c["mean_diff"], signed=True),
+             format_interval(c["ci95"]), format_p(c["p_value"]), format_p(c["wilcoxon_p"]), f"{c['wins']}/{c['losses']}/{c['ties']}"]
+            for c in summary["comparisons"] if c["baseline"] == base))
 
     lines += ["", "## Verdict", ""]
     lines += [f"- Training size {c['train_size']}: {verdict(c)}." for c in summary["comparisons"]] or ["- No comparisons."]
@@ -162,8 +185,8 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
                   f"{PAPER_REFERENCE} reports gains over the CE baseline of {low} to {high} accuracy points across "
                   "its tasks. The paper's size classes are not this run's training sizes; the mapping between them "
                   "is this report's choice.", ""]
-        lines += markdown_table(["Paper setting", "Loss", "Paper gain", "Measured at size", "Measured mean diff", "95% CI", "Pairs"], (
-            [row["label"], row["loss"], format_points(row["paper_gain"], signed=True), str(row["train_size"] or "–"),
+        lines += markdown_table(["Paper setting", "Method", "Paper gain", "Measured at size", "Measured mean diff", "95% CI", "Pairs"], (
+            [row["label"], row["method"], format_points(row["paper_gain"], signed=True), str(row["train_size"] or "–"),
              format_points(row["measured_mean_diff"], signed=True), format_interval(row["measured_ci95"]), str(row["measured_n_pairs"])]
             for row in summary["paper_comparison"]))
 
@@ -225,7 +248,7 @@ def write_outputs(
     *,
     title: str,
     context: Mapping[str, Any],
-    baseline: str = "ce",
+    baseline: str | Sequence[str] = "ce",
     paper_gains: Sequence[Mapping[str, Any]] | None = None,
     notes: Sequence[str] | None = None,
     max_eval: int | None = None,
@@ -242,6 +265,7 @@ def write_outputs(
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(records, baseline=baseline, paper_gains=paper_gains, notes=notes, max_eval=max_eval,
                         eval_folds=eval_folds)
+    baseline = summary["baseline"]
     if tuning is not None:
         summary["tuning"] = dict(tuning)
     plot_accuracy_vs_size(summary, output_dir / ACCURACY_PLOT)

@@ -1,4 +1,4 @@
-"""The overall report of ``reproduce``: every task's paired comparison, pooled, beside the paper."""
+"""The overall report of ``reproduce``: every task's paired comparisons, pooled, beside the paper."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from typing import Any
 from .paper import PAPER_GAIN_RANGE, PAPER_REFERENCE
 from .plots import plot_paired_differences
 from .presets import Preset
-from .report import DIFFERENCES_PLOT, format_interval, format_p, format_points, markdown_table, verdict
-from .stats import TEST_NAME, paired_differences, paired_test
+from .report import (
+    DIFFERENCES_PLOT, format_interval, format_p, format_points, format_seconds, markdown_table, verdict,
+)
+from .grid import train_size_order
+from .stats import TEST_NAME, accuracy_results, paired_differences, paired_test
 from .store import SUMMARY_FILE, write_bytes_atomic, write_json_atomic
 
 
@@ -25,9 +28,10 @@ def pooled_records(records_by_task: Mapping[str, Sequence[Mapping[str, Any]]]) -
 
 
 def pooled_comparisons(records_by_task: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str = "ce") -> list[dict]:
-    """Per training size and loss, the paired test over the pairs of every task together."""
+    """Per training size and method, the paired test against ``baseline`` over the pairs of every
+    task together."""
     return [
-        {"train_size": paired.train_size, "loss": paired.loss, "baseline": baseline, **paired_test(paired.differences)}
+        {"train_size": paired.train_size, "method": paired.method, "baseline": baseline, **paired_test(paired.differences)}
         for paired in paired_differences(pooled_records(records_by_task), baseline)
     ]
 
@@ -39,17 +43,24 @@ def write_overall_report(
     output_dir: str | os.PathLike,
     context: Mapping[str, Any],
 ) -> Path:
-    """Write DIR/summary.json and DIR/report.md over every task of a ``reproduce`` preset."""
+    """Write DIR/summary.json and DIR/report.md over every task of a ``reproduce`` preset: each
+    method's accuracy and time per run pooled over tasks, and its paired differences against each
+    of the preset's baselines, per task and pooled (against ``ce`` beside the paper's gains)."""
     output_dir = Path(output_dir)
-    pooled = pooled_comparisons(records_by_task)
-    plot_paired_differences(pooled_records(records_by_task), "ce", output_dir / DIFFERENCES_PLOT)
+    baselines = list(preset.baselines)
+    pooled = [entry for baseline in baselines for entry in pooled_comparisons(records_by_task, baseline)]
+    everything = pooled_records(records_by_task)
+    results = accuracy_results(everything)
+    plot_paired_differences(everything, baselines[0], output_dir / DIFFERENCES_PLOT)
     paper = {gain["train_size"]: gain for gain in preset.paper_gains()}
     summary = {
         "preset": preset.name,
         "description": preset.description,
         "test": TEST_NAME,
-        "units": "accuracy points (percent)",
+        "units": "accuracy points (percent); seconds per run",
+        "baselines": baselines,
         "pooled": pooled,
+        "pooled_results": results,
         "tasks": {task: {"comparisons": s["comparisons"], "results": s["results"], "positive_label": s.get("positive_label")}
                   for task, s in summaries.items()},
         "paper_gains": preset.paper_gains(),
@@ -58,41 +69,64 @@ def write_overall_report(
 
     lines = [f"# reproduce --preset {preset.name}", "", preset.description + ".", ""]
     lines += [f"- **{name}**: {value}" for name, value in context.items()]
-    lines += ["", "## Every task", "",
-              "TripleEntropy minus cross-entropy in accuracy points, paired over seeds/folds "
-              f"({TEST_NAME}). Each task's own report is in its folder.", ""]
-    rows = []
-    for task, task_summary in summaries.items():
-        means = {(r["train_size"], r["loss"]): r for r in task_summary["results"]}
-        for c in task_summary["comparisons"]:
-            base, other = means[(c["train_size"], c["baseline"])], means[(c["train_size"], c["loss"])]
-            rows.append([f"[{task}]({task}/report.md)", str(c["train_size"]), f"{base['mean']:.2f}", f"{other['mean']:.2f}",
-                         format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]), format_p(c["p_value"]),
-                         f"{c['wins']}/{c['losses']}/{c['ties']}"])
-    lines += markdown_table(["Task", "Size", "CE acc", "TE acc", "Diff", "95% CI", "p", "W/L/T"], rows)
+    methods = sorted({entry["method"] for entry in results}, key=lambda m: (m not in baselines, m))
+    lines += ["", "## Accuracy and time, all tasks pooled", "",
+              "Mean accuracy in points over every run of every task; seconds per run (training and "
+              "evaluation), training alone in brackets.", ""]
+    cells = {(entry["train_size"], entry["method"]): entry for entry in results}
+    lines += markdown_table(["Size", "Method", "Runs", "Accuracy", "Seconds per run"], (
+        [str(size), method, str(cells[(size, method)]["n"]), f"{cells[(size, method)]['mean']:.2f}",
+         format_seconds(cells[(size, method)])]
+        for size in sorted({size for size, _ in cells}, key=train_size_order) for method in methods
+        if (size, method) in cells))
+    for baseline in baselines:
+        lines += ["", f"## Every task, against `{baseline}`", "",
+                  f"Each method minus `{baseline}` in accuracy points, paired over seeds/folds ({TEST_NAME}). "
+                  "Each task's own report is in its folder.", ""]
+        rows = []
+        for task, task_summary in summaries.items():
+            means = {(r["train_size"], r["method"]): r for r in task_summary["results"]}
+            for c in task_summary["comparisons"]:
+                if c["baseline"] != baseline:
+                    continue
+                base, other = means[(c["train_size"], baseline)], means[(c["train_size"], c["method"])]
+                rows.append([f"[{task}]({task}/report.md)", str(c["train_size"]), c["method"], f"{base['mean']:.2f}",
+                             f"{other['mean']:.2f}", format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]),
+                             format_p(c["p_value"]), f"{c['wins']}/{c['losses']}/{c['ties']}"])
+        lines += markdown_table(["Task", "Size", "Method", f"{baseline} acc", "Method acc", "Diff", "95% CI", "p", "W/L/T"], rows)
     f1_tasks = {task: s for task, s in summaries.items() if s.get("positive_label")}
     if f1_tasks:
         lines += ["", "## F1 where the literature reports it", "",
                   "The F1 of the positive class (MRPC: paraphrase) and the macro F1, points, mean over seeds/folds.", ""]
         rows = []
         for task, task_summary in f1_tasks.items():
-            means = {(r["train_size"], r["loss"]): r for r in task_summary["results"]}
+            means = {(r["train_size"], r["method"]): r for r in task_summary["results"]}
             for size in task_summary["train_sizes"]:
-                base, other = means.get((size, "ce"), {}), means.get((size, "tripleentropy"), {})
                 rows.append([f"[{task}]({task}/report.md)", str(size), task_summary["positive_label"],
-                             *(format_points(r.get(key)) for key in ("f1_mean", "macro_f1_mean") for r in (base, other))])
-        lines += markdown_table(["Task", "Size", "Class", "CE F1", "TE F1", "CE macro F1", "TE macro F1"], rows)
-    lines += ["", "## All tasks pooled, beside the paper", "",
-              f"{PAPER_REFERENCE} reports gains of {PAPER_GAIN_RANGE[0]} to {PAPER_GAIN_RANGE[1]} points, "
-              "larger with fewer training examples. Its size classes are not these training sizes; the "
-              "pairing of a class with a size below is this report's choice.", ""]
-    lines += markdown_table(["Size", "Pairs", "Mean diff", "95% CI", "p", "W/L/T", "Paper's class", "Paper's gain", "Verdict"], (
-        [str(c["train_size"]), str(c["n_pairs"]), format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]),
-         format_p(c["p_value"]), f"{c['wins']}/{c['losses']}/{c['ties']}",
-         paper.get(c["train_size"], {}).get("label", "–"),
-         format_points(paper[c["train_size"]]["gain"], signed=True) if c["train_size"] in paper else "–", verdict(c)]
-        for c in pooled))
-    lines += ["", f"![Paired differences against ce, all tasks]({DIFFERENCES_PLOT})"]
+                             *(format_points(means.get((size, method), {}).get(key))
+                               for key in ("f1_mean", "macro_f1_mean") for method in methods)])
+        lines += markdown_table(["Task", "Size", "Class", *(f"{method} F1" for method in methods),
+                                 *(f"{method} macro F1" for method in methods)], rows)
+    for baseline in baselines:
+        beside_paper = baseline == "ce"
+        lines += ["", f"## All tasks pooled, against `{baseline}`" + (", beside the paper" if beside_paper else ""), ""]
+        if beside_paper:
+            lines += [f"{PAPER_REFERENCE} reports gains of TripleEntropy over CE of {PAPER_GAIN_RANGE[0]} to "
+                      f"{PAPER_GAIN_RANGE[1]} points, larger with fewer training examples. Its size classes are not "
+                      "these training sizes; the pairing of a class with a size below is this report's choice.", ""]
+        lines += markdown_table(["Size", "Method", "Pairs", "Mean diff", "95% CI", "p", "W/L/T", "Paper's class", "Paper's gain", "Verdict"], (
+            [str(c["train_size"]), c["method"], str(c["n_pairs"]), format_points(c["mean_diff"], signed=True),
+             format_interval(c["ci95"]), format_p(c["p_value"]), f"{c['wins']}/{c['losses']}/{c['ties']}",
+             *(_paper_cells(paper, c) if beside_paper else ["–", "–"]), verdict(c)]
+            for c in pooled if c["baseline"] == baseline))
+    lines += ["", f"![Paired differences against {baselines[0]}, all tasks]({DIFFERENCES_PLOT})"]
     report = output_dir / "report.md"
     write_bytes_atomic(report, ("\n".join(lines) + "\n").encode("utf-8"))
     return report
+
+
+def _paper_cells(paper: Mapping[Any, Mapping[str, Any]], comparison: Mapping[str, Any]) -> list[str]:
+    gain = paper.get(comparison["train_size"])
+    if gain is None or comparison["method"] != gain.get("method", "tripleentropy"):
+        return ["–", "–"]
+    return [gain["label"], format_points(gain["gain"], signed=True)]

@@ -1,4 +1,4 @@
-"""Paired statistics of a grid: each loss against the baseline, per training size.
+"""Paired statistics of a grid: each method against a baseline method, per training size.
 
 Units: every accuracy number in the summary is in accuracy points (percent, 0-100), converted
 from the records' fractions; ``mean_diff`` is a difference of accuracy points.
@@ -22,9 +22,11 @@ SECONDARY_TEST_NAME = "two-sided Wilcoxon signed-rank test (zero differences dro
 UNITS = {
     "mean": "accuracy points (percent, 0-100)",
     "std": "accuracy points, sample standard deviation (ddof=1)",
-    "mean_diff": "accuracy points, loss minus baseline",
+    "mean_diff": "accuracy points, method minus baseline",
     "std_diff": "accuracy points, sample standard deviation of the paired differences",
     "ci95": "accuracy points",
+    "seconds_mean": "seconds per run (training and evaluation), mean over runs",
+    "train_seconds_mean": "seconds of training per run, mean over runs",
 }
 # Accuracy differences are multiples of 100/len(eval set); rounding the float noise of the
 # subtraction away keeps equal differences exactly equal (ties, zero variance).
@@ -38,14 +40,14 @@ def pair_id(record: Mapping[str, Any]) -> tuple[int, int | None]:
 
 @dataclass(frozen=True)
 class PairedDifferences:
-    """The paired accuracy differences of one loss against the baseline at one training size.
+    """The paired accuracy differences of one method against the baseline at one training size.
 
     ``differences[i]`` (points) belongs to ``pair_ids[i]``, sorted by pair id; ``unmatched`` counts
-    the runs of this loss or of the baseline at this size that have no partner.
+    the runs of this method or of the baseline at this size that have no partner.
     """
 
     train_size: TrainSize
-    loss: str
+    method: str
     baseline: str
     pair_ids: tuple[tuple[int, int | None], ...]
     differences: tuple[float, ...]
@@ -57,13 +59,13 @@ def _accuracy_points(record: Mapping[str, Any]) -> float:
 
 
 def _index(records: Iterable[Mapping[str, Any]]) -> dict[tuple, Mapping[str, Any]]:
-    """Records by (train_size, loss, pair id); two runs of one cell are an error (stale runs)."""
+    """Records by (train_size, method, pair id); two runs of one cell are an error (stale runs)."""
     index: dict[tuple, Mapping[str, Any]] = {}
     for record in records:
-        cell = (record["train_size"], record["loss"], pair_id(record))
+        cell = (record["train_size"], record["method"], pair_id(record))
         if cell in index:
             raise ValueError(
-                f"two runs for loss {cell[1]!r}, training size {cell[0]!r}, seed/fold {cell[2]}: summarise the "
+                f"two runs for method {cell[1]!r}, training size {cell[0]!r}, seed/fold {cell[2]}: summarise the "
                 "records of one grid (what run_grid returns), not every file of a reused output folder"
             )
         index[cell] = record
@@ -75,28 +77,28 @@ def paired_differences(records: Iterable[Mapping[str, Any]], baseline: str = "ce
 
     Runs without a partner are left out and counted. Partners must share their data
     fingerprint (otherwise the design is not paired and ``ValueError`` is raised). The result
-    is sorted by training size (numbers ascending, ``"full"`` last), then loss name.
+    is sorted by training size (numbers ascending, ``"full"`` last), then method name.
     """
     index = _index(records)
-    cells = sorted({(size, loss) for size, loss, _ in index if loss != baseline},
+    cells = sorted({(size, method) for size, method, _ in index if method != baseline},
                    key=lambda cell: (train_size_order(cell[0]), cell[1]))
     baseline_ids: dict[TrainSize, set] = {}
-    for size, loss, ident in index:
-        if loss == baseline:
+    for size, method, ident in index:
+        if method == baseline:
             baseline_ids.setdefault(size, set()).add(ident)
     result = []
-    for size, loss in cells:
-        loss_ids = {ident for s, l, ident in index if s == size and l == loss}
+    for size, method in cells:
+        method_ids = {ident for s, m, ident in index if s == size and m == method}
         base_ids = baseline_ids.get(size, set())
-        matched = sorted(loss_ids & base_ids, key=lambda ident: (ident[0], -1 if ident[1] is None else ident[1]))
+        matched = sorted(method_ids & base_ids, key=lambda ident: (ident[0], -1 if ident[1] is None else ident[1]))
         differences = []
         for ident in matched:
-            run, base = index[(size, loss, ident)], index[(size, baseline, ident)]
+            run, base = index[(size, method, ident)], index[(size, baseline, ident)]
             if run["data_fingerprint"] != base["data_fingerprint"]:
-                raise ValueError(f"{loss} and {baseline} runs at size {size}, seed/fold {ident} saw different data")
+                raise ValueError(f"{method} and {baseline} runs at size {size}, seed/fold {ident} saw different data")
             differences.append(round(_accuracy_points(run) - _accuracy_points(base), _DIFF_DECIMALS))
-        unmatched = len(loss_ids ^ base_ids)
-        result.append(PairedDifferences(size, loss, baseline, tuple(matched), tuple(differences), unmatched))
+        unmatched = len(method_ids ^ base_ids)
+        result.append(PairedDifferences(size, method, baseline, tuple(matched), tuple(differences), unmatched))
     return result
 
 
@@ -149,17 +151,19 @@ def paired_test(differences: Sequence[float]) -> dict[str, Any]:
 
 
 def accuracy_results(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per (train_size, loss): ``n`` runs and the ``mean`` and ``std`` (ddof=1; None for n=1)
+    """Per (train_size, method): ``n`` runs and the ``mean`` and ``std`` (ddof=1; None for n=1)
     of their accuracy in points, plus ``macro_f1_mean`` / ``macro_f1_std`` (points) when every
-    run has ``macro_f1``, and ``f1_mean`` / ``f1_std`` (points, the F1 of the positive class, e.g.
-    MRPC's paraphrase class) when every run has ``f1``. Sorted by training size, then loss name."""
+    run has ``macro_f1``, ``f1_mean`` / ``f1_std`` (points, the F1 of the positive class, e.g.
+    MRPC's paraphrase class) when every run has ``f1``, and the mean time per run when every run
+    has it: ``seconds_mean`` (training and evaluation) and ``train_seconds_mean`` (training).
+    Sorted by training size, then method name."""
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for record in records:
-        groups.setdefault((record["train_size"], record["loss"]), []).append(record)
+        groups.setdefault((record["train_size"], record["method"]), []).append(record)
     results = []
-    for (size, loss), group in sorted(groups.items(), key=lambda item: (train_size_order(item[0][0]), item[0][1])):
+    for (size, method), group in sorted(groups.items(), key=lambda item: (train_size_order(item[0][0]), item[0][1])):
         group = sorted(group, key=lambda record: (record["seed"], record.get("fold") or 0))
-        entry: dict[str, Any] = {"train_size": size, "loss": loss, "n": len(group)}
+        entry: dict[str, Any] = {"train_size": size, "method": method, "n": len(group)}
         entry.update(_mean_std([_accuracy_points(record) for record in group]))
         if all("macro_f1" in record["metrics"] for record in group):
             f1 = _mean_std([100.0 * float(record["metrics"]["macro_f1"]) for record in group])
@@ -167,6 +171,9 @@ def accuracy_results(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         if all("f1" in record["metrics"] for record in group):
             f1 = _mean_std([100.0 * float(record["metrics"]["f1"]) for record in group])
             entry.update({"f1_mean": f1["mean"], "f1_std": f1["std"]})
+        for name in ("seconds", "train_seconds"):
+            if all(name in record for record in group):
+                entry[f"{name}_mean"] = float(np.mean([float(record[name]) for record in group]))
         results.append(entry)
     return results
 
@@ -178,7 +185,7 @@ def _mean_std(values: Sequence[float]) -> dict[str, float | None]:
 
 def summarize(
     records: Iterable[Mapping[str, Any]],
-    baseline: str = "ce",
+    baseline: str | Sequence[str] = "ce",
     paper_gains: Sequence[Mapping[str, Any]] | None = None,
     notes: Sequence[str] | None = None,
     max_eval: int | None = None,
@@ -186,27 +193,32 @@ def summarize(
 ) -> dict[str, Any]:
     """The ``summary.json`` structure of one grid's records.
 
-    ``comparisons``: per training size and non-baseline loss, :func:`paired_test` of its paired
-    differences plus ``train_size``, ``loss``, ``baseline``, ``n_unmatched``. ``results``: see
-    :func:`accuracy_results`. ``paper_gains``: published gains (``label``, ``gain`` in points,
-    optional ``train_size`` and ``loss``, default ``"tripleentropy"``) returned as
-    ``paper_comparison`` with the measured comparison at that training size beside each.
-    ``max_eval`` records that evaluation was capped to that many examples, and ``eval_folds``
-    that the runs evaluate on that many cross-validation folds (each fold then has its own capped
-    sample). ``positive_label`` names the class whose F1 the runs report as ``f1`` (MRPC's
-    paraphrase class), when they all do. The summary holds
-    no time stamps, so the same records always give the same summary.
+    ``baseline``: one method, or several (each method is compared with each; the first is the
+    main one: ``baseline`` in the summary, the plots). ``comparisons``: per baseline, training
+    size and other method, :func:`paired_test` of its paired differences plus ``train_size``,
+    ``method``, ``baseline``, ``n_unmatched``. ``results``: see :func:`accuracy_results`.
+    ``paper_gains``: published gains (``label``, ``gain`` in points, optional ``train_size`` and
+    ``method``, default ``"tripleentropy"``) returned as ``paper_comparison`` with the measured
+    comparison against ``ce`` at that training size beside each. ``max_eval`` records that
+    evaluation was capped to that many examples, and ``eval_folds`` that the runs evaluate on
+    that many cross-validation folds (each fold then has its own capped sample).
+    ``positive_label`` names the class whose F1 the runs report as ``f1`` (MRPC's paraphrase
+    class), when they all do. The summary holds no time stamps, so the same records always give
+    the same summary.
     """
     records = list(records)
+    baselines = [baseline] if isinstance(baseline, str) else list(baseline)
     comparisons = []
-    for paired in paired_differences(records, baseline):
-        entry = {"train_size": paired.train_size, "loss": paired.loss, "baseline": baseline}
-        entry.update(paired_test(paired.differences))
-        entry["n_unmatched"] = paired.unmatched
-        comparisons.append(entry)
+    for base in baselines:
+        for paired in paired_differences(records, base):
+            entry = {"train_size": paired.train_size, "method": paired.method, "baseline": base}
+            entry.update(paired_test(paired.differences))
+            entry["n_unmatched"] = paired.unmatched
+            comparisons.append(entry)
     results = accuracy_results(records)
     summary: dict[str, Any] = {
-        "baseline": baseline,
+        "baseline": baselines[0],
+        "baselines": baselines,
         "test": TEST_NAME,
         "confidence_interval": CI_NAME,
         "secondary_test": SECONDARY_TEST_NAME,
@@ -216,7 +228,8 @@ def summarize(
         "positive_label": _positive_label(records),
         "n_runs": len(records),
         "train_sizes": sorted({record["train_size"] for record in records}, key=train_size_order),
-        "losses": sorted({record["loss"] for record in records}, key=lambda loss: (loss != baseline, loss)),
+        "methods": sorted({record["method"] for record in records},
+                          key=lambda method: (method not in baselines, baselines.index(method) if method in baselines else 0, method)),
         "results": results,
         "comparisons": comparisons,
         "notes": list(notes or []),
@@ -232,16 +245,16 @@ def _positive_label(records: Sequence[Mapping[str, Any]]) -> str | None:
 
 
 def _paper_comparison(paper_gains: Sequence[Mapping[str, Any]], comparisons: Sequence[Mapping[str, Any]]) -> list[dict]:
-    by_cell = {(entry["train_size"], entry["loss"]): entry for entry in comparisons}
+    by_cell = {(entry["train_size"], entry["method"]): entry for entry in comparisons if entry["baseline"] == "ce"}
     rows = []
     for published in paper_gains:
-        loss = published.get("loss", "tripleentropy")
+        method = published.get("method", "tripleentropy")
         size = published.get("train_size")
-        measured = by_cell.get((size, loss), {})
+        measured = by_cell.get((size, method), {})
         rows.append(
             {
                 "label": published["label"],
-                "loss": loss,
+                "method": method,
                 "paper_gain": published["gain"],
                 "train_size": size,
                 "measured_mean_diff": measured.get("mean_diff"),

@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
-# every run stored under the old meaning is redone instead of silently reused.
-KEY_VERSION = 2
+# every run stored under the old meaning is redone instead of silently reused. 2: every setting a
+# run trains with, the model by its content. 3: "method" (a loss, logreg, setfit, ...) replaced
+# "loss", and a method's key holds exactly the settings it reads (with the model's fingerprint).
+KEY_VERSION = 3
 
 # The layout of a comparison's folder (compare, and each task of reproduce): one file per run in
 # RUNS_DIR, the statistics in SUMMARY_FILE.
 RUNS_DIR = "runs"
 SUMMARY_FILE = "summary.json"
 
-RECORD_KEYS = ("key", "loss", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
+RECORD_KEYS = ("key", "method", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
 
 
 def canonical_json(value: Any) -> str:

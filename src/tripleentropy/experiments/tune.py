@@ -357,7 +357,7 @@ def study_identity(method: str, train_size: int | str, fold: int | None, data: T
     from ..modeling import model_fingerprint
 
     tuned = {dimension.name for dimension in space}
-    settings = run_settings(replace(base_config, loss=method))
+    settings = run_settings(replace(base_config, loss=method), method)
     fixed = {name: value for name, value in settings.items() if name not in tuned}
     return {
         "method": method, "train_size": train_size, "fold": fold, "model": model_fingerprint(base_config.model),
@@ -494,7 +494,7 @@ def best_settings(base_config: Any, method: str, params: Mapping[str, Any], trai
     tuned for, and every setting that changes a result (the tuned ones set to ``params``)."""
     config = type(base_config).from_dict({**params, "loss": method}, base=base_config).validate()
     size = None if train_size == "full" else train_size
-    return {"loss": method, "train_size": size, "model": config.model, **run_settings(config)}
+    return {"loss": method, "train_size": size, "model": config.model, **run_settings(config, method)}
 
 
 def trial_rows(study: Any) -> tuple[list[str], list[list[Any]]]:

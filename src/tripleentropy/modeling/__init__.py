@@ -13,8 +13,10 @@ _EXPORTS = {
     "LOSS_DEFAULTS": "settings",
     "LOSS_WEIGHTS_NAME": "settings",
     "PACKAGED_MODELS": "packaged",
+    "POOLINGS": "settings",
     "SOFTTRIPLE_INPUTS": "settings",
     "PretrainedEncoder": "pretrained",
+    "SentencePooling": "pretrained",
     "TripleEntropyForSequenceClassification": "model",
     "TripleEntropyOutput": "model",
     "load_pretrained": "pretrained",
@@ -22,7 +24,9 @@ _EXPORTS = {
     "loss_settings": "settings",
     "model_fingerprint": "pretrained",
     "model_status": "packaged",
+    "read_sentence_pooling": "pretrained",
     "resolve_model": "pretrained",
+    "resolve_pooling": "pretrained",
 }
 
 __all__ = sorted(_EXPORTS)

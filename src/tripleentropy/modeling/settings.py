@@ -8,7 +8,16 @@ from ..errors import UserError
 
 LOSSES = ("tripleentropy", "ce", "supcon")
 SOFTTRIPLE_INPUTS = ("tokens", "tokens-with-padding", "cls", "mean")
-CENTER_INITS = ("uniform", "kaiming")
+#: What the classification head reads: ``cls`` the architecture's own head on the first token,
+#: ``mean`` the masked mean of the last hidden states, ``auto`` what the checkpoint was trained for.
+POOLINGS = ("auto", "cls", "mean")
+#: How the classification head starts: ``random`` (the architecture's initialisation) or ``probe``
+#: (a logistic regression fitted on the frozen features it reads; LP-FT, Kumar et al. 2022).
+HEAD_INITS = ("random", "probe")
+#: How the SoftTriple centers start: ``uniform`` (+-1/sqrt(D)) or ``kaiming`` (SoftTripleLoss's own
+#: initialisations), or ``kmeans`` (K per class from k-means of that class's training embeddings,
+#: as SoftTriple reads them; set from the data when training starts).
+CENTER_INITS = ("uniform", "kaiming", "kmeans")
 LOSS_WEIGHTS_NAME = "tripleentropy_loss.safetensors"
 LOSS_CONFIG_NAME = "tripleentropy_loss.json"
 

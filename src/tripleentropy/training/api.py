@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import tempfile
@@ -26,6 +27,7 @@ from ..modeling import PretrainedEncoder, TripleEntropyForSequenceClassification
 from .config import TrainConfig
 from .evaluation import classification_metrics, evaluate_model
 from .features import TokenizedExamples, make_collator, tokenize_examples
+from .initialization import initialize_from_data
 from .trainer import TripleEntropyTrainer
 
 RUN_CONFIG_NAME = "run_config.json"
@@ -74,7 +76,18 @@ def _tokenized(tokenizer, data, max_length: int) -> TokenizedExamples:
     return tokenize_examples(tokenizer, list(data), max_length)
 
 
-def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_validation: bool) -> TrainingArguments:
+def optimizer_steps(config: TrainConfig, num_examples: int, world_size: int = 1) -> int:
+    """How many optimizer steps a run of ``config`` on ``num_examples`` takes: ``max_steps`` if
+    set, else ``epochs`` worth of steps (as the Trainer counts them), at least ``min_steps``."""
+    if config.max_steps is not None:
+        return config.max_steps
+    batches = math.ceil(num_examples / (config.batch_size * world_size))
+    per_epoch = max(math.ceil(batches / config.gradient_accumulation_steps), 1)
+    return max(math.ceil(config.epochs * per_epoch), config.min_steps)
+
+
+def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_validation: bool,
+                        num_examples: int | None = None) -> TrainingArguments:
     early_stopping = config.early_stopping_patience > 0
     if not save and not early_stopping:
         save_strategy = "no"
@@ -83,7 +96,7 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
     else:
         save_strategy = "epoch"
     scheduler = "constant_with_warmup" if config.scheduler == "constant" else config.scheduler
-    return TrainingArguments(
+    args = TrainingArguments(
         output_dir=output_dir,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -92,7 +105,8 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
         weight_decay=config.weight_decay,
         adam_epsilon=1e-8,
         num_train_epochs=config.epochs,
-        warmup_steps=config.warmup_steps,
+        # transformers 5 reads a warm-up below 1 as a fraction of the steps (it has no warmup_ratio)
+        warmup_steps=config.warmup_ratio if config.warmup_ratio is not None else config.warmup_steps,
         lr_scheduler_type=scheduler,
         logging_strategy="steps",
         logging_steps=config.logging_steps,
@@ -113,6 +127,10 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
         ddp_find_unused_parameters=False,  # every parameter, centers included, is in each step's graph
         disable_tqdm=False,
     )
+    if num_examples is not None and (config.max_steps is not None or config.min_steps):
+        # A step budget: the Trainer repeats epochs until max_steps and schedules over them.
+        args.max_steps = optimizer_steps(config, num_examples, args.world_size)
+    return args
 
 
 def _fixed_padding(config: TrainConfig, train_data: TokenizedExamples) -> int | None:
@@ -183,11 +201,14 @@ def train_model(
 
     model = TripleEntropyForSequenceClassification.from_encoder(
         pretrained, num_labels=len(names), loss=config.loss, id2label=dict(enumerate(names)),
-        seed=config.seed, **config.loss_kwargs(),
+        seed=config.seed, pooling=config.pooling, **config.loss_kwargs(),
     )
+    initialize_from_data(model, tokenizer, train_data, config.head_init, config.loss_kwargs().get("center_init"),
+                         config.seed, config.eval_batch_size, _fixed_padding(config, train_data))
     with tempfile.TemporaryDirectory(prefix="tripleentropy-") as scratch:
         run_dir = output_dir or scratch
-        args = _training_arguments(config, run_dir, save=output_dir is not None, has_validation=validation_data is not None)
+        args = _training_arguments(config, run_dir, save=output_dir is not None,
+                                   has_validation=validation_data is not None, num_examples=len(train_data))
         args.disable_tqdm = not progress
         if not progress:
             args.log_level = "error"
@@ -277,6 +298,8 @@ def write_run_files(
         "model_path": pretrained.name_or_path,
         "loss": model.loss_name,
         "loss_settings": model.loss_settings,
+        "pooling": model.pooling,
+        "normalize": model.normalize,
         "label_names": label_names,
         "num_train_examples": num_train_examples,
         "versions": {

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..modeling.settings import CENTER_INITS, LOSSES, SOFTTRIPLE_INPUTS, loss_settings
+from ..modeling.settings import CENTER_INITS, HEAD_INITS, LOSSES, POOLINGS, SOFTTRIPLE_INPUTS, loss_settings
 
 SCHEDULERS = ("cosine", "linear", "constant")
 
@@ -45,6 +45,24 @@ class TrainConfig:
             "mpnet`); `tripleentropy models` lists them. Or a local model directory, or a hub id"
         ),
     )
+    pooling: str = field(
+        default="cls",
+        metadata=_flag(
+            "what the classification head reads: cls (the architecture's own head on the first token), "
+            "mean (the masked mean of the last hidden states, L2-normalised when the checkpoint's "
+            "sentence-transformers modules say so) or auto (mean for a sentence-transformers checkpoint "
+            "read through mean pooling, such as minilm; cls otherwise)",
+            choices=POOLINGS,
+        ),
+    )
+    head_init: str = field(
+        default="random",
+        metadata=_flag(
+            "how the classification head starts: random, or probe (a logistic regression fitted on the "
+            "frozen features it reads from the training sample, then everything is fine-tuned: LP-FT)",
+            choices=HEAD_INITS,
+        ),
+    )
     loss: str = field(
         default="tripleentropy",
         metadata=_flag("tripleentropy (CE + SoftTriple), ce (cross-entropy only) or supcon (CE + SupCon)", choices=LOSSES),
@@ -77,9 +95,11 @@ class TrainConfig:
         default="uniform",
         metadata=_flag(
             "how the SoftTriple centers start: uniform (entries from U(+-1/sqrt(D)), centers of norm about "
-            "0.58) or kaiming (pytorch-metric-learning's and the official SoftTriple code's kaiming_uniform_"
+            "0.58), kaiming (pytorch-metric-learning's and the official SoftTriple code's kaiming_uniform_"
             "(a=sqrt(5)) on the (D, C*K) matrix: entries from U(+-1/sqrt(C*K)), norm about 5.1 at D=768, "
-            "C=2, K=5, so they turn more slowly at the same learning rate)",
+            "C=2, K=5, so they turn more slowly at the same learning rate), or kmeans (K per class by k-means "
+            "of that class's training embeddings as SoftTriple reads them; the class mean plus small noise "
+            "when it has fewer points than K)",
             choices=CENTER_INITS,
         ),
     )
@@ -89,6 +109,13 @@ class TrainConfig:
     # optimisation
     lr: float = field(default=1e-4, metadata=_flag("learning rate of the encoder and the head"))
     epochs: float = field(default=3.0, metadata=_flag("training epochs"))
+    max_steps: int | None = field(
+        default=None, metadata=_flag("train exactly this many optimizer steps, repeating epochs (overrides --epochs)")
+    )
+    min_steps: int = field(
+        default=0,
+        metadata=_flag("train at least this many optimizer steps: more epochs when --epochs gives fewer (0: off)"),
+    )
     batch_size: int = field(default=16, metadata=_flag("training batch size per process"))
     gradient_accumulation_steps: int = field(
         default=1,
@@ -100,6 +127,10 @@ class TrainConfig:
     )
     max_length: int = field(default=64, metadata=_flag("longest input in tokens; longer input is truncated"))
     warmup_steps: int = field(default=10, metadata=_flag("linear warm-up steps of the learning rate"))
+    warmup_ratio: float | None = field(
+        default=None,
+        metadata=_flag("linear warm-up over this fraction of the optimizer steps, in [0, 1) (replaces --warmup-steps)"),
+    )
     scheduler: str = field(
         default="cosine", metadata=_flag("learning-rate decay after the warm-up", choices=SCHEDULERS)
     )
@@ -157,8 +188,16 @@ class TrainConfig:
             positive(name)
         for name, low in (("batch_size", 1), ("gradient_accumulation_steps", 1), ("max_length", 2), ("warmup_steps", 0), ("eval_batch_size", 1),
                           ("early_stopping_patience", 0), ("save_steps", 0), ("save_total_limit", 1),
-                          ("logging_steps", 1), ("centers", 1), ("seed", 0)):
+                          ("logging_steps", 1), ("centers", 1), ("seed", 0), ("min_steps", 0)):
             at_least(name, low)
+        if self.max_steps is not None:
+            at_least("max_steps", 1)
+            if self.min_steps > self.max_steps:
+                raise UserError(f"min_steps ({self.min_steps}) is more than max_steps ({self.max_steps})")
+        if self.warmup_ratio is not None and not (
+            isinstance(self.warmup_ratio, (int, float)) and 0.0 <= self.warmup_ratio < 1.0
+        ):
+            raise UserError(f"warmup_ratio must lie in [0, 1), got {self.warmup_ratio!r}")
         if self.train_size is not None:
             at_least("train_size", 1)
         if self.weight_decay < 0 or self.tau < 0:
@@ -167,6 +206,10 @@ class TrainConfig:
             raise UserError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.pooling not in POOLINGS:
+            raise UserError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.head_init not in HEAD_INITS:
+            raise UserError(f"unknown head init {self.head_init!r}; choose one of {', '.join(HEAD_INITS)}")
         if self.softtriple_input not in SOFTTRIPLE_INPUTS:
             raise UserError(
                 f"unknown softtriple input {self.softtriple_input!r}; choose one of {', '.join(SOFTTRIPLE_INPUTS)}"

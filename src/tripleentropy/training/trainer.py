@@ -34,10 +34,11 @@ class TripleEntropyTrainer(Trainer):
       logging window (and over processes).
     - A non-finite loss stops training before the step is applied, with ``NonFiniteLossError``;
       checkpoints already written stay as they are.
-    - Checkpoints and the final save are ``save_pretrained`` directories (plain Hugging Face
-      classifier + centers), and resuming reloads them. This overrides ``Trainer``'s private
-      ``_save``, ``_load_from_checkpoint`` and ``_load_best_model``, written against the
-      transformers minor version that ``pyproject.toml`` pins and the tests cover.
+    - Checkpoints and the final save are ``save_pretrained`` directories (a plain Hugging Face
+      classifier, or a sentence-transformers model for mean pooling, + centers), and resuming
+      reloads them. This overrides ``Trainer``'s private ``_save``, ``_load_from_checkpoint`` and
+      ``_load_best_model``, written against the transformers minor version that ``pyproject.toml``
+      pins and the tests cover.
     - Data parallel training (torchrun, ``accelerate launch --multi_gpu``) is supported; FSDP and
       DeepSpeed, whose sharded checkpoints these overrides do not read or write, are refused with
       a ``UserError`` when the trainer is made.
@@ -141,7 +142,9 @@ class TripleEntropyTrainer(Trainer):
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        self._module().save_pretrained(output_dir, tokenizer=self.processing_class, state_dict=state_dict)
+        max_length = getattr(self.train_dataset, "max_length", None)
+        self._module().save_pretrained(output_dir, tokenizer=self.processing_class, max_length=max_length,
+                                       state_dict=state_dict)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:

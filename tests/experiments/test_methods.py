@@ -1,0 +1,126 @@
+"""Methods beyond losses in ``compare``: logreg and setfit beside ce, their run keys, pairing,
+resume, workers, two baselines, and the refusals."""
+
+import json
+
+import pytest
+
+from tests.experiments.test_compare import records, write_csv
+from tests.tiny_models import sentences
+from tripleentropy.cli import main
+from tripleentropy.experiments.methods import FINE_TUNING_FIELDS, METHODS
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("methods-data")
+    return write_csv(folder / "train.csv", sentences(32, seed=0)), write_csv(folder / "test.csv", sentences(16, seed=1))
+
+
+def args(files, model, output_dir, *extra):
+    train, test = files
+    return ["compare", "--train", str(train), "--test", str(test), "--output-dir", str(output_dir), "--model", str(model),
+            "--methods", "ce,logreg,setfit", "--baseline", "ce,setfit", "--train-sizes", "8", "--seeds", "2",
+            "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--quiet", *extra]
+
+
+def count_runs(monkeypatch) -> list:
+    calls = []
+    for method in METHODS.values():
+        real = method.run
+
+        def counting(config, *rest, _real=real, _name=method.name):
+            calls.append((_name, config.seed))
+            return _real(config, *rest)
+
+        monkeypatch.setattr(method, "run", counting)
+    return calls
+
+
+def test_logreg_and_setfit_are_paired_keyed_resumed_and_reported(files, tiny_bert, tmp_path, monkeypatch):
+    output = tmp_path / "out"
+    assert main(args(files, tiny_bert, output, "--jobs", "2")) == 0
+    runs = records(output)
+    assert sorted(run["method"] for run in runs) == ["ce", "ce", "logreg", "logreg", "setfit", "setfit"]
+    by_method = {run["method"]: run for run in runs if run["seed"] == 0}
+    # Each run's key and stored config hold what its method reads, and nothing else.
+    assert by_method["setfit"]["config"]["max_eval"] is None and set(by_method["setfit"]["config"]) == {"max_eval", "setfit"}
+    assert set(by_method["logreg"]["config"]) == {"max_eval", "pooling", "max_length"}
+    assert set(by_method["ce"]["config"]) == {"max_eval", *FINE_TUNING_FIELDS}
+    for run in runs:
+        assert run["train_seconds"] > 0 and run["seconds"] >= run["train_seconds"]
+    for seed in (0, 1):
+        pair = [run for run in runs if run["seed"] == seed]
+        assert len({run["train_fingerprint"] for run in pair}) == 1 and len({run["eval_fingerprint"] for run in pair}) == 1
+
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["baselines"] == ["ce", "setfit"] and summary["methods"] == ["ce", "setfit", "logreg"]
+    against = {(c["baseline"], c["method"]): c["n_pairs"] for c in summary["comparisons"]}
+    assert against == {("ce", "logreg"): 2, ("ce", "setfit"): 2, ("setfit", "ce"): 2, ("setfit", "logreg"): 2}
+    assert all("seconds_mean" in entry and "train_seconds_mean" in entry for entry in summary["results"])
+    report = (output / "report.md").read_text()
+    assert "## Paired comparison against `ce`" in report and "## Paired comparison against `setfit`" in report
+    assert "## Time per run" in report
+
+    calls = count_runs(monkeypatch)
+    assert main(args(files, tiny_bert, output, "--jobs", "1")) == 0
+    assert calls == []  # every run found in the store
+    assert main(args(files, tiny_bert, output, "--jobs", "1", "--lr", "3e-4")) == 0
+    assert sorted(calls) == [("ce", 0), ("ce", 1)]  # logreg and setfit do not read --lr
+    assert main(args(files, tiny_bert, output, "--jobs", "1", "--lr", "3e-4", "--pooling", "logreg=mean")) == 0
+    assert sorted(calls[2:]) == [("logreg", 0), ("logreg", 1)]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lr", "setfit=1e-4"], "--lr: method setfit does not read this setting"),
+    (["--methods", "ce,tripleentropy,setfit", "--center-init", "ce=kmeans"],
+     "--center-init: method ce does not read this setting (those that do here: tripleentropy)"),
+    (["--center-init", "supcon=kmeans"], "--center-init applies to none of the methods"),
+    (["--beta", "supcon=0.5", "--methods", "ce,tripleentropy,setfit"], "'supcon' is not one of --methods"),
+    (["--la", "4"], "--la applies to none of the methods ce,setfit,logreg"),
+    (["--methods", "ce,tripleentropy", "--baseline", "setfit"], "--baseline setfit is not one of --methods ce,tripleentropy"),
+    (["--methods", "ce,svm"], "unknown method 'svm'"),
+    (["--baseline", "ce,ce"], "--baseline needs one method or several distinct ones"),
+    (["--pooling", "max"], "unknown pooling 'max'"),
+])
+def test_bad_method_input_exits_2_before_any_run(files, tiny_bert, tmp_path, capsys, extra, message):
+    assert main(args(files, tiny_bert, tmp_path / "bad", *extra)) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "bad" / "runs").exists() or not list((tmp_path / "bad" / "runs").iterdir())
+
+
+def test_the_fewshot_preset():
+    from tripleentropy.experiments.presets import PRESETS
+
+    preset = PRESETS["fewshot"]
+    assert len(preset.tasks) == 8 and preset.train_sizes == (16, 64) and preset.seeds == 5 and preset.max_eval == 500
+    assert set(preset.methods) == {"ce", "tripleentropy", "setfit", "logreg"} and preset.baselines == ("ce", "setfit")
+
+
+def test_reproduce_report_pools_every_task_against_each_baseline(tmp_path):
+    from tripleentropy.experiments.presets import PRESETS
+    from tripleentropy.experiments.reproduce import write_overall_report
+    from tripleentropy.experiments.stats import summarize
+
+    def record(task, method, size, seed, accuracy):
+        return {"key": f"{task}{method}{size}{seed}", "method": method, "train_size": size, "seed": seed,
+                "metrics": {"accuracy": accuracy}, "config": {}, "data_fingerprint": task, "seconds": 2.0,
+                "train_seconds": 1.0, "finished_at": "t"}
+
+    gains = {"ce": 0.0, "tripleentropy": 0.02, "setfit": 0.05, "logreg": 0.01}
+    by_task = {task: [record(task, method, size, seed, 0.6 + gain + 0.01 * seed)
+                      for method, gain in gains.items() for size in (16, 64) for seed in range(3)]
+               for task in ("SST2", "TREC")}
+    preset = PRESETS["fewshot"]
+    summaries = {task: summarize(runs, baseline=list(preset.baselines)) for task, runs in by_task.items()}
+    report = write_overall_report(preset, summaries, by_task, tmp_path, {"command": "test"}).read_text()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    pooled = {(c["baseline"], c["method"], c["train_size"]): c for c in summary["pooled"]}
+    assert pooled[("ce", "tripleentropy", 16)]["n_pairs"] == 6
+    assert pooled[("ce", "tripleentropy", 16)]["mean_diff"] == pytest.approx(2.0)
+    assert pooled[("setfit", "tripleentropy", 64)]["mean_diff"] == pytest.approx(-3.0)
+    results = {(r["method"], r["train_size"]): r for r in summary["pooled_results"]}
+    assert results[("logreg", 16)]["n"] == 6 and results[("logreg", 16)]["seconds_mean"] == 2.0
+    assert "## All tasks pooled, against `ce`, beside the paper" in report
+    assert "## All tasks pooled, against `setfit`" in report and "## Every task, against `setfit`" in report

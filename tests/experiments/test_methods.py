@@ -96,6 +96,7 @@ def test_the_fewshot_preset():
     preset = PRESETS["fewshot"]
     assert len(preset.tasks) == 8 and preset.train_sizes == (16, 64) and preset.seeds == 5 and preset.max_eval == 500
     assert set(preset.methods) == {"ce", "tripleentropy", "setfit", "logreg"} and preset.baselines == ("ce", "setfit")
+    assert preset.settings["pooling"] == "auto" and preset.settings["head_init"] == "probe"
 
 
 def test_reproduce_report_pools_every_task_against_each_baseline(tmp_path):

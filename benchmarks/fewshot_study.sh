@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The few-shot recipe study of the README ("Choosing the few-shot recipe"): on the SST2 (and SST5)
+# validation split only, 16 and 64 training examples, 3 seeds, each recipe of ce and tripleentropy
+# beside logreg and setfit. Every recipe is one `compare` into the same run store per task, so
+# logreg and setfit (which read none of the recipe's settings) run once and are paired with every
+# recipe, and an interrupted study resumes where it stopped. Each recipe's summary and report are
+# copied to DIR/TASK/recipes/NAME/.
+#
+#   bash benchmarks/fewshot_study.sh [DIR] [TASKS]     (default: runs/fewshot-study "SST2 SST5")
+set -euo pipefail
+DIR=${1:-runs/fewshot-study}
+TASKS=${2:-SST2 SST5}
+
+declare -A RECIPES=(
+  [old]="--epochs 8 --pooling ce=cls,tripleentropy=cls,logreg=auto"
+  [mean]="--epochs 8 --pooling auto"
+  [mean-probe]="--epochs 8 --pooling auto --head-init probe"
+  [mean-probe-50steps]="--epochs 8 --pooling auto --head-init probe --min-steps 50"
+  [mean-probe-50steps-lr5e-5]="--epochs 8 --pooling auto --head-init probe --min-steps 50 --lr 5e-5"
+  [new]="--epochs 8 --pooling auto --head-init probe --min-steps 50 --lr 5e-5 --center-init kmeans --softtriple-input mean"
+)
+ORDER=${ORDER:-old new mean-probe-50steps-lr5e-5 mean-probe mean mean-probe-50steps}
+METHODS=${METHODS:-ce,tripleentropy,logreg,setfit}
+BASELINE=${BASELINE:-ce,setfit}
+
+for task in $TASKS; do
+  for name in $ORDER; do
+    # shellcheck disable=SC2086
+    tripleentropy compare --task "$task" --eval-split validation --max-eval 500 --train-sizes 16,64 --seeds 3 \
+      --jobs 1 --quiet --methods "$METHODS" --baseline "$BASELINE" ${RECIPES[$name]} --output-dir "$DIR/$task"
+    mkdir -p "$DIR/$task/recipes/$name"
+    cp "$DIR/$task/summary.json" "$DIR/$task/report.md" "$DIR/$task/recipes/$name/"
+  done
+done

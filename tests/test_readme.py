@@ -146,8 +146,8 @@ class CommandChecker:
                 self.tripleentropy(argv)
             elif words[0] in ("python", "python3") and words[1:2] and words[1].startswith("benchmarks/"):
                 self.benchmark(words[1], words[2:])
-            elif words[0] == "bash" and words[1:2] and words[1].startswith("examples/"):
-                self.example_script(words[1])
+            elif words[0] == "bash" and words[1:2] and words[1].startswith(("examples/", "benchmarks/")):
+                self.shell_script(words[1])
             elif words[0] == "make":
                 self.make(line, words[1:])
             elif words[0] == "export":
@@ -198,7 +198,7 @@ class CommandChecker:
         self.monkeypatch.syspath_prepend(str(path.parent))
         importlib.import_module(path.stem).parse_args(argv)
 
-    def example_script(self, script: str) -> None:
+    def shell_script(self, script: str) -> None:
         path = ROOT / script
         assert path.is_file(), f"no {script} in the repository"
         parsed = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
@@ -280,7 +280,8 @@ tripleentropy train --config runs/h/best.yaml --task SST2 --output-dir runs/i
 @pytest.fixture(scope="module")
 def python_sandbox(tmp_path_factory, tiny_bert):
     """A folder with what the README's Python blocks read: SentEval-style SST2 files, the files
-    of the "Your own files" example, and a model trained into runs/sst2-minilm."""
+    of the "Your own files" example, a model trained into runs/sst2-minilm and a mean-pooled one
+    (the sentence-transformers layout) into runs/sst2-mean."""
     from tripleentropy.training import TrainConfig, train_model
 
     folder = tmp_path_factory.mktemp("readme-python")
@@ -294,9 +295,10 @@ def python_sandbox(tmp_path_factory, tiny_bert):
         rows = [f"{example.text},{labels[example.label]}\n" for example in sentences(12, seed=seed)]
         (folder / name).write_text("sentence,sentiment\n" + "".join(rows))
     (folder / "new.jsonl").write_text('{"text": "a lovely film"}\n{"text": "an ugly plot"}\n')
-    config = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8)
-    train_model(config, [Example(e.text, e.label) for e in sentences(16)], label_names=labels,
-                output_dir=folder / "runs" / "sst2-minilm", progress=False)
+    for name, pooling in (("sst2-minilm", "cls"), ("sst2-mean", "mean")):
+        config = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8, pooling=pooling)
+        train_model(config, [Example(e.text, e.label) for e in sentences(16)], label_names=labels,
+                    output_dir=folder / "runs" / name, progress=False)
     return folder
 
 

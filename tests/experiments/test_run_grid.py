@@ -194,7 +194,10 @@ def test_ctrl_c_stops_the_workers_at_once(tmp_path):
         f"run_grid(grid(), RunStore({str(tmp_path / 'store')!r}), sleep_in_worker, progress=False, jobs=2)\n"
     )
     root = Path(__file__).resolve().parents[2]
+    # Ctrl-C in a terminal reaches a process whose SIGINT is not ignored; a test run started in the
+    # background of a non-interactive shell (CI, `make test &`) would hand down an ignored one.
     process = subprocess.Popen([sys.executable, "-c", script], cwd=root, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                                env={**os.environ, "GRID_TEST_PIDS": str(pids)}, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while len(list(pids.iterdir())) < 2 and time.time() < deadline:

@@ -90,6 +90,13 @@ def test_bad_method_input_exits_2_before_any_run(files, tiny_bert, tmp_path, cap
     assert not (tmp_path / "bad" / "runs").exists() or not list((tmp_path / "bad" / "runs").iterdir())
 
 
+def test_setfit_keeps_its_chatter_out_of_compare(files, tiny_bert, tmp_path, capfd):
+    assert main(args(files, tiny_bert, tmp_path / "quiet", "--methods", "ce,setfit", "--baseline", "ce")) == 0
+    output = "".join(capfd.readouterr())
+    for chatter in ("Running training", "embedding_loss", "train_runtime", "Map:", "model_head.pkl", "pin_memory"):
+        assert chatter not in output
+
+
 def test_the_fewshot_preset():
     from tripleentropy.experiments.presets import PRESETS
 

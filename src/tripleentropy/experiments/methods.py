@@ -11,9 +11,10 @@ run before anything heavy loads.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -132,6 +133,29 @@ class LogisticRegressionProbe(Method):
         return MethodResult(metrics, seconds)
 
 
+@contextlib.contextmanager
+def _quiet_setfit() -> Iterator[None]:
+    """Keep SetFit's chatter out of the progress bar of ``compare``: its INFO log (set on import),
+    the ``datasets`` map bars and the CPU-only ``pin_memory`` warning of its data loader."""
+    import warnings
+
+    import datasets
+    from setfit import logging as setfit_logging
+
+    verbosity = setfit_logging.get_verbosity()
+    bars_were_disabled = datasets.are_progress_bars_disabled()
+    setfit_logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true", category=UserWarning)
+            yield
+    finally:
+        setfit_logging.set_verbosity(verbosity)
+        if not bars_were_disabled:
+            datasets.enable_progress_bars()
+
+
 class SetFit(Method):
     """``setfit``: the SetFit library (Tunstall et al. 2022) at its defaults on the same encoder
     directory: contrastive fine-tuning of the sentence encoder on pairs drawn from the sample,
@@ -156,6 +180,7 @@ class SetFit(Method):
 
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
+        from transformers import PrinterCallback
 
         from ..modeling.pretrained import quiet_transformers
         from ..training import classification_metrics
@@ -165,12 +190,13 @@ class SetFit(Method):
         def texts(examples) -> list[str]:
             return [e.text if e.text_pair is None else f"{e.text} {separator} {e.text_pair}" for e in examples]
 
-        with tempfile.TemporaryDirectory(prefix="tripleentropy-setfit-") as scratch, quiet_transformers():
+        with tempfile.TemporaryDirectory(prefix="tripleentropy-setfit-") as scratch, quiet_transformers(), _quiet_setfit():
             model = SetFitModel.from_pretrained(pretrained.name_or_path)
             arguments = TrainingArguments(output_dir=scratch, seed=config.seed, save_strategy="no",
                                           report_to="none", show_progress_bar=False)
             data = Dataset.from_dict({"text": texts(train.examples), "label": [e.label for e in train.examples]})
             trainer = Trainer(model=model, args=arguments, train_dataset=data)
+            trainer.remove_callback(PrinterCallback)  # it prints every log line when there is no progress bar
             started = time.perf_counter()
             trainer.train()
             seconds = time.perf_counter() - started

@@ -91,6 +91,25 @@ def test_clear_errors(tiny_bert, tmp_path, capsys):
     assert time.perf_counter() - started < 20
 
 
+def test_predict_input_that_is_not_utf8_stops_with_its_line(tiny_bert, tmp_path):
+    model = tmp_path / "model"
+    assert main(["train", "--model", str(tiny_bert), "--train", str(_write_csv(tmp_path / "t.csv", sentences(8))),
+                 "--output-dir", str(model), "--max-steps", "1", "--batch-size", "8"]) == 0
+    latin1 = "a fine film\nun caf\u00e9 sans go\u00fbt\n".encode("latin-1")
+    (tmp_path / "input.txt").write_bytes(latin1)
+    output = tmp_path / "predictions.jsonl"
+    for argv, stdin, where in (
+        (["--input", str(tmp_path / "input.txt"), "--output", str(output)], None, f"{tmp_path / 'input.txt'}, line 2"),
+        (["--input", "-"], latin1, "standard input, line 2"),
+    ):
+        result = subprocess.run([sys.executable, "-m", "tripleentropy", "predict", "--model-dir", str(model), *argv],
+                                input=stdin, capture_output=True, timeout=120,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        error = result.stderr.decode()
+        assert result.returncode == 2 and f"{where}: not valid UTF-8 (byte 0xe9)" in error, error
+        assert "Traceback" not in error and not output.exists()
+
+
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_bert, tmp_path):
     train = _write_csv(tmp_path / "train.csv", sentences(96))
     valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))

@@ -1,4 +1,4 @@
-"""Users' own labelled text: CSV, TSV and JSON Lines files, checked line by line."""
+"""Users' own text: labelled CSV, TSV and JSON Lines files, checked line by line, and plain text."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -98,13 +99,27 @@ def load_file(
     return LabeledData(examples=examples, label_names=names, is_pair=text_pair_column is not None, source=name)
 
 
+def read_lines(path: str | Path) -> list[str]:
+    """The non-blank lines of a plain-text file, stripped, or of standard input for ``-``; bytes
+    that are not UTF-8 stop with the line they are on."""
+    if str(path) == "-":
+        stream = getattr(sys.stdin, "buffer", None)  # None when standard input is already text
+        text = _decode_utf8("standard input", stream.read()) if stream is not None else sys.stdin.read()
+    else:
+        text = _read_utf8(Path(path))
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _read_utf8(path: Path) -> str:
     name = str(path)
     if not path.exists():
         raise UserError(f"{name}: no such file")
     if not path.is_file():
         raise UserError(f"{name}: not a file")
-    data = path.read_bytes()
+    return _decode_utf8(name, path.read_bytes())
+
+
+def _decode_utf8(name: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

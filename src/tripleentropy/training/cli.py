@@ -11,7 +11,7 @@ from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
-from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task
+from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task, read_lines
 from ..errors import UserError
 from ..outputs import check_output_dir, check_output_file
 from .config import TrainConfig
@@ -300,11 +300,7 @@ def validate_predict(args: argparse.Namespace) -> None:
 
 def _read_input(args: argparse.Namespace) -> list[Example]:
     if args.input == "-" or args.input.lower().endswith(".txt"):
-        if args.input == "-":
-            text = sys.stdin.read()
-        else:
-            text = Path(args.input).read_text(encoding="utf-8")
-        return [Example(line.strip(), -1) for line in text.splitlines() if line.strip()]
+        return [Example(line, -1) for line in read_lines(args.input)]
     data = load_file(args.input, args.text_column, args.text_pair_column, args.label_column, require_labels=False)
     return [Example(example.text, -1, example.text_pair) for example in data.examples]
 
@@ -313,10 +309,10 @@ def _predict(args: argparse.Namespace) -> int:
     from .evaluation import predict_logits
 
     validate_predict(args)
-    model, tokenizer = _load_model(args.model_dir)
     examples = _read_input(args)
     if not examples:
         raise UserError(f"no examples in {args.input}")
+    model, tokenizer = _load_model(args.model_dir)
     names = _label_names(model)
     logits = predict_logits(
         model, tokenizer, examples, args.batch_size, _max_length(args.model_dir, tokenizer), progress=args.output is not None

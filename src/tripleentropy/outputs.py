@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from .errors import UserError
@@ -43,3 +44,15 @@ def check_output_file(path: str | os.PathLike, flag: str = "--output") -> Path:
     if problem is not None:
         raise UserError(f"{flag} {path}: {problem}; choose another {flag}")
     return target
+
+
+def temporary_file_beside(target: Path, suffix: str) -> tuple[int, str]:
+    """A new hidden temporary file in ``target``'s folder, to be renamed over ``target`` when
+    complete: an open descriptor and its name. It gets the permissions that ``open`` would give
+    ``target`` (0666 less the umask), not ``mkstemp``'s 0600, which would hide run stores and data
+    from the rest of a group that shares them."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(handle, 0o666 & ~umask)
+    return handle, name

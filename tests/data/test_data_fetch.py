@@ -1,4 +1,5 @@
 import hashlib
+import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,7 +79,12 @@ def test_base_url_replaces_the_github_host_and_keeps_the_path():
 
 
 def test_fetch_downloads_and_verifies_every_file(mirror, tmp_path):
-    downloaded = fetch_senteval(tmp_path, mirror.base_url, progress=False)
+    previous = os.umask(0o022)
+    try:
+        downloaded = fetch_senteval(tmp_path, mirror.base_url, progress=False)
+    finally:
+        os.umask(previous)
+    assert {(tmp_path / path).stat().st_mode & 0o777 for path in SOURCES} == {0o644}  # as open() would make them
     assert sorted(str(path.relative_to(tmp_path)) for path in downloaded) == sorted(SOURCES)
     assert files_under(tmp_path) == sorted(SOURCES)
     for relative, (_, checksum) in SOURCES.items():

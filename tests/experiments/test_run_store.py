@@ -122,3 +122,17 @@ def test_write_json_atomic_is_strict(tmp_path):
     with pytest.raises(ValueError):
         write_json_atomic(tmp_path / "x.json", {"a": float("inf")})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path, umask):
+    # mkstemp alone makes 0600 files, which hide a shared run store from the rest of a group.
+    previous = os.umask(umask)
+    try:
+        write_json_atomic(tmp_path / "new.json", {"a": 1})
+        (tmp_path / "old.json").write_text("{}")
+        write_json_atomic(tmp_path / "old.json", {"a": 2})
+    finally:
+        os.umask(previous)
+    for name in ("new.json", "old.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask

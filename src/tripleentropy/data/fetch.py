@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..outputs import temporary_file_beside
 from .tasks import resolve_data_dir
 
 GITHUB_RAW = "https://raw.githubusercontent.com"
@@ -133,7 +133,7 @@ def fetch_senteval(
 def _download(url: str, target: Path, checksum: str, *, timeout: float, progress: bool) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        handle, temporary_name = temporary_file_beside(target, ".part")
     except OSError as error:
         raise UserError(f"cannot write to {target.parent}: {error.strerror}") from None
     temporary = Path(temporary_name)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..outputs import temporary_file_beside
 
 # Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
 # every run stored under the old meaning is redone instead of silently reused. 2: every setting a
@@ -75,7 +76,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     the rename survives a power cut. On any error the temporary file is removed.
     """
     path = Path(path)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp_name = temporary_file_beside(path, ".tmp")
     try:
         with os.fdopen(handle, "wb") as temp_file:
             temp_file.write(data)

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import runpy
@@ -181,12 +182,16 @@ class CommandChecker:
 
             for name in ("config.json", RUN_CONFIG_NAME):
                 (output / name).write_text("{}\n")
-        elif args.command in ("compare", "reproduce"):
+        elif args.command == "compare":
             from tripleentropy.experiments.store import RUNS_DIR, SUMMARY_FILE
 
             (output / RUNS_DIR).mkdir(exist_ok=True)
             for name in (f"{RUNS_DIR}/0123abcd.json", SUMMARY_FILE):
                 (output / name).write_text("{}\n")
+        elif args.command == "reproduce":
+            from tripleentropy.experiments.store import SUMMARY_FILE
+
+            (output / SUMMARY_FILE).write_text(json.dumps({"preset": args.preset}) + "\n")
         elif args.command == "tune":
             from tripleentropy.experiments.tune import BEST_FILE
 

@@ -194,6 +194,21 @@ def test_output_directory_is_checked_before_any_work(files, tiny_bert, tmp_path,
     assert "holds a trained model" in capsys.readouterr().err
 
 
+def test_compare_and_reproduce_do_not_overwrite_each_others_summary(files, tiny_bert, tmp_path, capsys):
+    reproduced = tmp_path / "reproduced"
+    reproduced.mkdir()
+    (reproduced / "summary.json").write_text('{"preset": "smoke"}\n')
+    compared = tmp_path / "compared"
+    (compared / "runs").mkdir(parents=True)
+    (compared / "summary.json").write_text('{"results": []}\n')
+    assert main(compare_args(files, tiny_bert, reproduced)) == 2
+    assert "holds the results of `reproduce --preset smoke`" in capsys.readouterr().err
+    assert main(["reproduce", "--preset", "smoke", "--output-dir", str(compared)]) == 2
+    assert "holds the runs of a `compare`" in capsys.readouterr().err
+    assert (reproduced / "summary.json").read_text() == '{"preset": "smoke"}\n'
+    assert (compared / "summary.json").read_text() == '{"results": []}\n'
+
+
 def test_reproduce_paper_preset_fails_cleanly_offline(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     started = time.time()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..data import add_column_arguments, add_data_dir_argument
@@ -248,15 +250,32 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_compare, validate=validate_compare)
 
 
-def _check_comparison_dir(output_dir: str) -> None:
-    """A comparison's folder must be writable and must not be a trained model's folder."""
+def _check_comparison_dir(output_dir: str, command: str = "compare") -> None:
+    """A comparison's folder must be writable, must not be a trained model's folder, and must not
+    hold the other command's results (each writes its own summary.json there)."""
     from ..training.api import holds_trained_model
+    from .store import RUNS_DIR, SUMMARY_FILE
 
     check_output_dir(output_dir)
     if holds_trained_model(output_dir):
         raise UserError(
             f"--output-dir {output_dir} holds a trained model (its config.json or checkpoints, from train): "
             "choose another --output-dir for the comparison"
+        )
+    try:
+        summary = json.loads((Path(output_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = None
+    preset = summary.get("preset") if isinstance(summary, dict) else None
+    if command == "compare" and preset is not None:
+        raise UserError(
+            f"--output-dir {output_dir} holds the results of `reproduce --preset {preset}` (its {SUMMARY_FILE} "
+            "would be overwritten): choose another --output-dir for the comparison"
+        )
+    if command == "reproduce" and (Path(output_dir) / RUNS_DIR).is_dir():
+        raise UserError(
+            f"--output-dir {output_dir} holds the runs of a `compare` (its {SUMMARY_FILE} would be overwritten): "
+            "choose another --output-dir; reproduce puts each task's comparison in DIR/TASK"
         )
 
 
@@ -412,7 +431,7 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
         for method in preset.methods
     }
     _check_methods(preset.methods, configs)
-    _check_comparison_dir(args.output_dir)
+    _check_comparison_dir(args.output_dir, "reproduce")
     if args.model:
         resolve_model(model)
         return ReproduceRequest(preset, tasks, jobs, configs, model)

@@ -116,3 +116,24 @@ def test_mean_pooled_model_loads_in_sentence_transformers_without_this_package(t
     torch.testing.assert_close(predict_logits(loaded, tokenizer, examples, max_length=32), ours)
     batch = _batch(tiny_sentence_bert, examples)
     torch.testing.assert_close(loaded(**batch).loss, model(**batch).loss)
+
+
+def test_a_models_fingerprint_sees_the_pooling_its_modules_name(tmp_path):
+    # --pooling auto and mean read modules.json and the Pooling module's config.json: runs keyed by
+    # the model's fingerprint must not be reused when those change under the same weights.
+    from tripleentropy.modeling.pretrained import model_fingerprint
+
+    model = make_tiny_sentence_transformer(tmp_path / "model")
+    first = model_fingerprint(str(model))
+    (model / "README.md").write_text("a model card: not read\n")
+    assert model_fingerprint(str(model)) == first
+    pooling_file = model / "1_Pooling" / "config.json"
+    settings = json.loads(pooling_file.read_text())
+    pooling_file.write_text(json.dumps({**settings, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    as_cls = model_fingerprint(str(model))
+    pooling_file.write_text(json.dumps(settings))
+    assert model_fingerprint(str(model)) == first
+    modules = json.loads((model / "modules.json").read_text())
+    (model / "modules.json").write_text(json.dumps([module for module in modules if "Normalize" not in module["type"]]))
+    unnormalized = model_fingerprint(str(model))
+    assert len({first, as_cls, unnormalized}) == 3

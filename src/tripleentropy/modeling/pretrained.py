@@ -84,7 +84,10 @@ def _directory_fingerprint(directory: Path) -> str:
         path for path in directory.iterdir()
         if path.is_file() and path.name not in _NOT_MODEL_FILES and any(path.match(pattern) for pattern in _MODEL_FILES)
     )
-    stamp = (str(directory.resolve()), tuple((path.name, path.stat().st_size, path.stat().st_mtime_ns) for path in files))
+    # The sentence-transformers modules say how --pooling auto and mean read the encoder.
+    modules = [path for path in (directory / "modules.json", *sorted(directory.glob("*/config.json"))) if path.is_file()]
+    stamp = (str(directory.resolve()),
+             tuple((str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in (*files, *modules)))
     if stamp not in _fingerprints:  # hashed once per process while the files stay as they are
         digest = hashlib.sha256()
         for path in files:
@@ -93,6 +96,9 @@ def _directory_fingerprint(directory: Path) -> str:
                 for block in iter(lambda: file.read(1 << 20), b""):
                     digest.update(block)
             digest.update(b"\0")
+        pooling = read_sentence_pooling(str(directory))
+        if pooling is not None:
+            digest.update(f"sentence pooling: {pooling.mode}, normalize: {pooling.normalize}".encode("utf-8"))
         _fingerprints[stamp] = digest.hexdigest()
     return _fingerprints[stamp]
 
@@ -116,7 +122,8 @@ def model_fingerprint(name_or_path: str) -> str:
     """What identifies the weights a ``--model`` value loads, for the keys of ``compare`` runs.
 
     A local directory, the bundled MiniLM included, is named by its content: ``sha256:`` and a
-    SHA-256 over its configuration, weight and tokenizer files, so new weights in the same
+    SHA-256 over its configuration, weight and tokenizer files and the pooling its
+    sentence-transformers modules name (what ``--pooling auto`` and ``mean`` read), so new weights in the same
     directory never reuse runs made with the old ones (and a copy elsewhere reuses them). A hub
     id is named with the commit it resolves to (``id@commit``), from the hub when online or
     from the local cache when offline; the id alone when neither can tell.

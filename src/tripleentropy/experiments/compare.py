@@ -24,7 +24,7 @@ from ..data import Example, LabeledData, get_task, load_file, load_task, sample_
 from ..errors import UserError
 from .grid import RunSpec, make_grid, normalize_train_size, run_grid, worker_threads
 from .methods import get_method
-from .store import RunStore, fingerprint_examples
+from .store import RunStore, fingerprint_examples, fingerprint_split
 
 FOLD_SEED = 1111
 
@@ -76,12 +76,8 @@ class Design:
 
     def fingerprint(self) -> str:
         """Covers every example either side of the design and how the evaluation sets are drawn."""
-        return fingerprint_examples(
-            [(e.text, e.text_pair, e.label) for e in self.pool]
-            + [("<test>", None, -1)]
-            + [(e.text, e.text_pair, e.label) for e in (self.test or [])]
-            + [(f"folds={self.num_folds if self.uses_folds else 0};max_eval={self.max_eval}", None, -1)]
-        )
+        return fingerprint_split(self.pool, "test", self.test,
+                                 f"folds={self.num_folds if self.uses_folds else 0};max_eval={self.max_eval}")
 
 
 def _sample_indices(examples: Sequence[Example], indices: Sequence[int], size: int, seed: int, source: str) -> list[int]:

@@ -68,6 +68,18 @@ def fingerprint_examples(items: Iterable[Any]) -> str:
     return digest.hexdigest()
 
 
+def fingerprint_split(pool: Iterable[Any], held_out_name: str, held_out: Iterable[Any] | None, how: str) -> str:
+    """The fingerprint of data split in two: every example of ``pool``, then every example held
+    out under ``held_out_name`` (a test or validation set, or none), then ``how`` the held-out
+    sets are drawn (folds, sample caps)."""
+    return fingerprint_examples(
+        [(e.text, e.text_pair, e.label) for e in pool]
+        + [(f"<{held_out_name}>", None, -1)]
+        + [(e.text, e.text_pair, e.label) for e in (held_out or [])]
+        + [(how, None, -1)]
+    )
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
 

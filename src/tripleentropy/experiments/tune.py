@@ -38,7 +38,7 @@ from ..data import Example, stratified_folds
 from ..errors import UserError
 from .compare import Design, _sample_indices, check_train_sizes, run_settings
 from .search_space import Dimension, search_space, tuned_space
-from .store import canonical_json, fingerprint_examples, run_key, write_bytes_atomic, write_json_atomic
+from .store import canonical_json, fingerprint_examples, fingerprint_split, run_key, write_bytes_atomic, write_json_atomic
 
 # Tuning runs draw their training samples and initial heads with seeds 10000, 10001, ...: never
 # the seeds 0, 1, ... of the evaluated runs, so no evaluated run repeats a tuning run.
@@ -160,12 +160,8 @@ class TuningData:
 
     def fingerprint(self) -> str:
         """Covers every example either side and how the validation sets are drawn."""
-        return fingerprint_examples(
-            [(e.text, e.text_pair, e.label) for e in self.pool]
-            + [("<validation>", None, -1)]
-            + [(e.text, e.text_pair, e.label) for e in (self.validation or [])]
-            + [(f"inner_folds={self.inner_folds if self.uses_inner_folds else 0};max_eval={self.max_eval}", None, -1)]
-        )
+        return fingerprint_split(self.pool, "validation", self.validation,
+                                 f"inner_folds={self.inner_folds if self.uses_inner_folds else 0};max_eval={self.max_eval}")
 
 
 def tuning_data_for_design(design: Design, fold: int | None, inner_folds: int) -> TuningData:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import json
 import random
 from pathlib import Path
@@ -135,3 +137,13 @@ def make_tiny_sentence_transformer(directory: Path, normalize: bool = True) -> P
         "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
     }))
     return directory
+
+
+def write_csv(path: Path, examples, names=("negative", "positive")) -> Path:
+    """``examples`` as a text,label CSV file with the label names ``names``."""
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["text", "label"])
+        for example in examples:
+            writer.writerow([example.text, names[example.label]])
+    return path

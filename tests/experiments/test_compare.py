@@ -1,6 +1,5 @@
 """``compare`` end to end on a tiny random BERT: paired runs, restarts, stale runs, bad input."""
 
-import csv
 import json
 import os
 import signal
@@ -13,16 +12,7 @@ import pytest
 
 from tripleentropy.cli import main
 
-from tests.tiny_models import sentences
-
-
-def write_csv(path: Path, examples) -> Path:
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["text", "label"])
-        for example in examples:
-            writer.writerow([example.text, ["negative", "positive"][example.label]])
-    return path
+from tests.tiny_models import sentences, write_csv
 
 
 @pytest.fixture(scope="module")

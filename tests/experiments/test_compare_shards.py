@@ -13,8 +13,8 @@ import pytest
 import tripleentropy
 from tripleentropy.cli import main
 
-from tests.experiments.test_compare import records, write_csv
-from tests.tiny_models import sentences
+from tests.experiments.test_compare import records
+from tests.tiny_models import sentences, write_csv
 
 SCRIPT = Path(__file__).parents[2] / "examples" / "slurm_compare.sh"
 

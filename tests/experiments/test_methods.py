@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tests.experiments.test_compare import records, write_csv
-from tests.tiny_models import sentences
+from tests.experiments.test_compare import records
+from tests.tiny_models import sentences, write_csv
 from tripleentropy.cli import main
 from tripleentropy.experiments.methods import FINE_TUNING_FIELDS, METHODS
 

@@ -9,7 +9,7 @@ import optuna
 import pytest
 import yaml
 
-from tests.tiny_models import sentences
+from tests.tiny_models import sentences, write_csv
 from tripleentropy.cli import build_parser, main
 from tripleentropy.errors import UserError
 from tripleentropy.experiments.compare import run_settings
@@ -23,15 +23,6 @@ from tripleentropy.training import TrainConfig, evaluate_model, tokenize_example
 NAMES = ["negative", "positive"]
 OFFICIAL_SOFTTRIPLE = {"la": 20.0, "gamma": 0.1, "tau": 0.2, "margin": 0.01, "centers": 10, "center_lr": 1e-2}
 AUTHORS_EARLIER = {"la": 3.3, "centers": 1000, "beta": 0.9}
-
-
-def write_csv(path: Path, examples) -> Path:
-    with path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["text", "label"])
-        for example in examples:
-            writer.writerow([example.text, NAMES[example.label]])
-    return path
 
 
 def dimension(method: str, name: str):

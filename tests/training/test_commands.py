@@ -1,6 +1,5 @@
 """The train, evaluate and predict commands, resuming after SIGKILL, and two processes."""
 
-import csv
 import io
 import json
 import os
@@ -8,27 +7,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import pipeline
 
-from tests.tiny_models import pairs, sentences
+from tests.tiny_models import pairs, sentences, write_csv
 from tripleentropy.cli import main
 
 LABELS = ["neg", "pos"]
 FAST = ["--epochs", "5", "--lr", "5e-3", "--batch-size", "8", "--warmup-steps", "2", "--logging-steps", "4"]
-
-
-def _write_csv(path: Path, examples) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        for example in examples:
-            writer.writerow([example.text, LABELS[example.label]])
-    return path
 
 
 def _run(*argv, timeout=120, **kwargs):
@@ -39,8 +28,8 @@ def _run(*argv, timeout=120, **kwargs):
 
 
 def test_train_evaluate_predict(tiny_bert, tmp_path, capsys, monkeypatch):
-    train = _write_csv(tmp_path / "train.csv", sentences(96))
-    valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))
+    train = write_csv(tmp_path / "train.csv", sentences(96), LABELS)
+    valid = write_csv(tmp_path / "valid.csv", sentences(48, seed=1), LABELS)
     out = tmp_path / "model"
     assert main(["train", "--model", str(tiny_bert), "--train", str(train), "--validation", str(valid),
                  "--output-dir", str(out), *FAST]) == 0
@@ -75,7 +64,7 @@ def test_train_evaluate_predict(tiny_bert, tmp_path, capsys, monkeypatch):
 
 
 def test_clear_errors(tiny_bert, tmp_path, capsys):
-    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     assert main(["train", "--model", str(tmp_path / "nothing"), "--train", str(train), "--output-dir", "o"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["evaluate", "--model-dir", str(tmp_path / "none"), "--data", str(train)]) == 2
@@ -93,7 +82,7 @@ def test_clear_errors(tiny_bert, tmp_path, capsys):
 
 def test_predict_input_that_is_not_utf8_stops_with_its_line(tiny_bert, tmp_path):
     model = tmp_path / "model"
-    assert main(["train", "--model", str(tiny_bert), "--train", str(_write_csv(tmp_path / "t.csv", sentences(8))),
+    assert main(["train", "--model", str(tiny_bert), "--train", str(write_csv(tmp_path / "t.csv", sentences(8), LABELS)),
                  "--output-dir", str(model), "--max-steps", "1", "--batch-size", "8"]) == 0
     latin1 = "a fine film\nun caf\u00e9 sans go\u00fbt\n".encode("latin-1")
     (tmp_path / "input.txt").write_bytes(latin1)
@@ -111,8 +100,8 @@ def test_predict_input_that_is_not_utf8_stops_with_its_line(tiny_bert, tmp_path)
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_bert, tmp_path):
-    train = _write_csv(tmp_path / "train.csv", sentences(96))
-    valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))
+    train = write_csv(tmp_path / "train.csv", sentences(96), LABELS)
+    valid = write_csv(tmp_path / "valid.csv", sentences(48, seed=1), LABELS)
     common = ["train", "--model", str(tiny_bert), "--train", str(train), "--validation", str(valid),
               *FAST, "--save-steps", "5", "--seed", "3"]
     whole = _run(*common, "--output-dir", str(tmp_path / "whole"))
@@ -161,7 +150,7 @@ sys.exit(main(sys.argv[1:]))
 
 def test_two_processes_match_one_process_on_the_same_global_batches(tiny_bert_no_dropout, tmp_path):
     # Equal-length sentences: the per-process token means average to the global one.
-    train = _write_csv(tmp_path / "train.csv", sentences(64, words=6))
+    train = write_csv(tmp_path / "train.csv", sentences(64, words=6), LABELS)
     common = ["--model", str(tiny_bert_no_dropout), "--train", str(train), "--epochs", "2", "--lr", "5e-3",
               "--warmup-steps", "2", "--no-group-by-length", "--seed", "1"]
     # The command line of `python -m tripleentropy`, with each rank's final centers dumped.
@@ -199,7 +188,7 @@ def test_sentence_pair_files(tiny_roberta, tmp_path, capsys):
 
 
 def test_early_stopping_without_validation_data_stops_before_training(tiny_bert, tmp_path, capsys):
-    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     output = tmp_path / "o"
     args = ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(output),
             "--early-stopping-patience", "2", "--epochs", "1"]
@@ -230,7 +219,7 @@ def _refused(capsys, argv, message):
 
 
 def test_output_locations_are_checked_before_any_work(tiny_bert, tmp_path, capsys, no_model_loading):
-    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     (tmp_path / "afile").write_text("not a folder\n")
     model = ["--model", str(tiny_bert), "--train", str(train)]
     _refused(capsys, ["train", *model, "--output-dir", str(tmp_path / "afile" / "run")],
@@ -252,7 +241,7 @@ def test_output_locations_are_checked_before_any_work(tiny_bert, tmp_path, capsy
 def test_train_refuses_a_folder_holding_a_comparison(tiny_bert, tmp_path, capsys, no_model_loading):
     from tripleentropy.cli import check_arguments
 
-    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     (tmp_path / "cmp" / "runs").mkdir(parents=True)
     (tmp_path / "cmp" / "runs" / "0123abcd.json").write_text("{}")
     (tmp_path / "summarised").mkdir()
@@ -272,7 +261,7 @@ def test_train_refuses_a_folder_holding_a_comparison(tiny_bert, tmp_path, capsys
 def test_report_to_an_integration_that_is_not_installed_is_refused(tiny_bert, tmp_path, capsys, monkeypatch):
     from transformers.integrations import integration_utils
 
-    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     argv = ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "o"),
             "--report-to", "tensorboard"]
     with monkeypatch.context() as patched:
@@ -289,7 +278,7 @@ def test_report_to_an_integration_that_is_not_installed_is_refused(tiny_bert, tm
 
 
 def test_a_training_sample_of_one_class_is_refused(tiny_bert, tmp_path, capsys, no_model_loading):
-    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     _refused(capsys, ["train", "--model", str(tiny_bert), "--train", str(train), "--train-size", "1",
                       "--output-dir", str(tmp_path / "o")],
              f"{train}: a training sample of 1 example holds only the class")
@@ -298,8 +287,8 @@ def test_a_training_sample_of_one_class_is_refused(tiny_bert, tmp_path, capsys, 
 def test_mean_pooled_model_trains_evaluates_predicts_and_loads_in_sentence_transformers(tiny_sentence_bert, tmp_path, capsys):
     from sentence_transformers import SentenceTransformer
 
-    train = _write_csv(tmp_path / "train.csv", sentences(96))
-    valid = _write_csv(tmp_path / "valid.csv", sentences(48, seed=1))
+    train = write_csv(tmp_path / "train.csv", sentences(96), LABELS)
+    valid = write_csv(tmp_path / "valid.csv", sentences(48, seed=1), LABELS)
     out = tmp_path / "model"
     # early stopping reloads the best checkpoint (load_weights) of a mean-pooled model
     assert main(["train", "--model", str(tiny_sentence_bert), "--train", str(train), "--validation", str(valid),
@@ -319,7 +308,7 @@ def test_mean_pooled_model_trains_evaluates_predicts_and_loads_in_sentence_trans
 
 
 def test_unknown_pooling_exits_2(tiny_bert, tmp_path):
-    train = _write_csv(tmp_path / "train.csv", sentences(8))
+    train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     result = _run("train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(tmp_path / "o"),
                   "--pooling", "max")
     assert result.returncode == 2 and "--pooling" in result.stderr and "Traceback" not in result.stderr

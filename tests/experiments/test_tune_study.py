@@ -129,3 +129,41 @@ def test_the_same_seed_proposes_the_same_trials_and_another_seed_other_ones(tmp_
     assert proposals("b.db", 3) == first
     assert len(set(first)) == 12
     assert not set(proposals("c.db", 4)) & set(first)
+
+
+OPEN_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from tripleentropy.experiments.tune import TuneOptions, create_study, open_storage
+
+    url, go = sys.argv[1], sys.argv[2]
+    open(f"{go}.ready{os.getpid()}", "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    options = TuneOptions(n_trials=1, pruner="none", heartbeat=1)
+    create_study(open_storage(url, options.heartbeat), "shared", {"test": 1}, options)
+    """
+)
+
+
+@pytest.mark.timeout(120)
+def test_processes_that_open_a_new_sqlite_storage_at_once_all_get_it(tmp_path):
+    # A Slurm array (or `compare --shard`) starts every part at the same moment on a storage that
+    # does not exist yet: all of them create its tables at once.
+    script = tmp_path / "open.py"
+    script.write_text(OPEN_SCRIPT)
+    source = str(Path(tripleentropy.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    for attempt in range(3):
+        url, go = f"sqlite:///{tmp_path / f'study{attempt}.db'}", tmp_path / f"go{attempt}"
+        processes = [subprocess.Popen([sys.executable, str(script), url, str(go)], env=env, stderr=subprocess.PIPE,
+                                      text=True) for _ in range(4)]
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob(f"go{attempt}.ready*"))) < len(processes):
+            assert time.monotonic() < deadline, "the processes did not start in time"
+            time.sleep(0.01)
+        go.touch()
+        for process in processes:
+            _, errors = process.communicate(timeout=60)
+            assert process.returncode == 0, errors
+        assert len(trials_of(url)) == 0

@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import math
 import os
+import random
 import sys
 import time
 import warnings
@@ -317,6 +319,16 @@ def _safe_url(url: str) -> str:
         return url
 
 
+_STORAGE_ATTEMPTS = 5
+
+
+def _lost_creation_race(error: Exception) -> bool:
+    """Whether opening a storage failed because another process was creating its tables."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    return isinstance(error, IntegrityError) or (isinstance(error, OperationalError) and "already exists" in str(error))
+
+
 def open_storage(url: str, heartbeat: int) -> Any:
     """An Optuna ``RDBStorage`` with a heartbeat every ``heartbeat`` seconds; a trial whose process
     stopped beating for twice that long is marked failed and queued again with its settings.
@@ -328,9 +340,17 @@ def open_storage(url: str, heartbeat: int) -> Any:
 
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        with _quiet_optuna():
-            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
+        for attempt in itertools.count(1):
+            try:
+                with _quiet_optuna():
+                    return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
+            except Exception as error:
+                # Processes started together (shards, a Slurm array) on a new storage all create its
+                # tables at once; the losers see the winner's tables half made. Once made, they open.
+                if attempt == _STORAGE_ATTEMPTS or not _lost_creation_race(error):
+                    raise
+                time.sleep(random.uniform(0.1, 0.5) * attempt)
     except Exception as error:  # SQLAlchemy's and the drivers' many errors all mean: cannot open it
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(

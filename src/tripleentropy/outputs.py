@@ -56,3 +56,34 @@ def temporary_file_beside(target: Path, suffix: str) -> tuple[int, str]:
     os.umask(umask)
     os.fchmod(handle, 0o666 & ~umask)
     return handle, name
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a temporary file in the same folder, are flushed and fsynced, then renamed
+    over ``path`` with ``os.replace`` (atomic on POSIX and Windows); the folder is fsynced too so
+    the rename survives a power cut. On any error the temporary file is removed.
+    """
+    path = Path(path)
+    handle, temp_name = temporary_file_beside(path, ".tmp")
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(data)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

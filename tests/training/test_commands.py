@@ -99,6 +99,39 @@ def test_predict_input_that_is_not_utf8_stops_with_its_line(tiny_bert, tmp_path)
         assert "Traceback" not in error and not output.exists()
 
 
+def test_predict_that_fails_midway_leaves_the_old_output_whole(tiny_bert, tmp_path, monkeypatch):
+    import tripleentropy.training.cli as training_cli
+
+    model = tmp_path / "model"
+    assert main(["train", "--model", str(tiny_bert), "--train", str(write_csv(tmp_path / "t.csv", sentences(8), LABELS)),
+                 "--output-dir", str(model), "--max-steps", "1", "--batch-size", "8"]) == 0
+    (tmp_path / "input.txt").write_text("a fine film\na dull film\nan odd film\n")
+    output = tmp_path / "predictions.jsonl"
+    output.write_text("yesterday's predictions\n")
+
+    class FailsOnTheSecondRecord:
+        calls = 0
+
+        def __getattr__(self, name):
+            return getattr(json, name)
+
+        def dumps(self, *args, **kwargs):
+            type(self).calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return json.dumps(*args, **kwargs)
+
+    monkeypatch.setattr(training_cli, "json", FailsOnTheSecondRecord())
+    # Ctrl-C while the predictions are being written
+    assert main(["predict", "--model-dir", str(model), "--input", str(tmp_path / "input.txt"), "--output", str(output)]) == 130
+    assert output.read_text() == "yesterday's predictions\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["input.txt", "model", "predictions.jsonl", "t.csv"]
+
+    monkeypatch.undo()
+    assert main(["predict", "--model-dir", str(model), "--input", str(tmp_path / "input.txt"), "--output", str(output)]) == 0
+    assert [json.loads(line)["text"] for line in output.read_text().splitlines()] == ["a fine film", "a dull film", "an odd film"]
+
+
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_bert, tmp_path):
     train = write_csv(tmp_path / "train.csv", sentences(96), LABELS)
     valid = write_csv(tmp_path / "valid.csv", sentences(48, seed=1), LABELS)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..outputs import temporary_file_beside
+from ..outputs import write_bytes_atomic
 
 # Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
 # every run stored under the old meaning is redone instead of silently reused. 2: every setting a
@@ -80,41 +80,10 @@ def fingerprint_split(pool: Iterable[Any], held_out_name: str, held_out: Iterabl
     )
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
-
-    The bytes go to a temporary file in the same folder, are flushed and fsynced, then renamed
-    over ``path`` with ``os.replace`` (atomic on POSIX and Windows); the folder is fsynced too so
-    the rename survives a power cut. On any error the temporary file is removed.
-    """
-    path = Path(path)
-    handle, temp_name = temporary_file_beside(path, ".tmp")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            temp_file.write(data)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
 def write_json_atomic(path: str | os.PathLike, value: Any) -> None:
     """Write ``value`` as strict JSON (no NaN or inf), indented, with :func:`write_bytes_atomic`."""
     text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def _fsync_directory(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _problem(record: Any, key: str) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task, read_lines
 from ..errors import UserError
-from ..outputs import check_output_dir, check_output_file
+from ..outputs import check_output_dir, check_output_file, write_bytes_atomic
 from .config import TrainConfig
 
 _TYPES = {"int": int, "float": float, "str": str}
@@ -319,15 +319,16 @@ def _predict(args: argparse.Namespace) -> int:
     )
     probabilities = logits.softmax(dim=-1)
     scores, labels = probabilities.max(dim=-1)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        for example, label, score in zip(examples, labels.tolist(), scores.tolist()):
-            record = {"text": example.text}
-            if example.text_pair is not None:
-                record["text_pair"] = example.text_pair
-            record.update({"label": names[label], "score": round(score, 6)})
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    lines = []
+    for example, label, score in zip(examples, labels.tolist(), scores.tolist()):
+        record = {"text": example.text}
+        if example.text_pair is not None:
+            record["text_pair"] = example.text_pair
+        record.update({"label": names[label], "score": round(score, 6)})
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    if args.output:
+        # The old file or the whole new one: never half of the predictions.
+        write_bytes_atomic(args.output, "".join(lines).encode("utf-8"))
+    else:
+        sys.stdout.writelines(lines)
     return 0

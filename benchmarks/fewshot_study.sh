@@ -7,12 +7,19 @@
 # copied to DIR/TASK/recipes/NAME/.
 #
 #   bash benchmarks/fewshot_study.sh [DIR] [TASKS]     (default: runs/fewshot-study "SST2 SST5")
+#
+# Environment: ORDER (recipes, in order), METHODS, BASELINE, SIZES (default 16,64; the quick
+# preset's sizes are 20,100) and JOBS (default 1: times comparable run to run).
 set -euo pipefail
 DIR=${1:-runs/fewshot-study}
 TASKS=${2:-SST2 SST5}
 
+METHODS=${METHODS:-ce,tripleentropy,logreg,setfit}
+# The old recipe reads [CLS] through BERT's pooler; logreg reads the encoder's own pooling in every
+# recipe (so its runs are shared), and setfit reads no pooling at all.
+OLD_POOLING=$(tr , '\n' <<<"$METHODS" | awk '$0 == "logreg" {print $0 "=auto"} $0 != "logreg" && $0 != "setfit" {print $0 "=cls"}' | paste -sd,)
 declare -A RECIPES=(
-  [old]="--epochs 8 --pooling ce=cls,tripleentropy=cls,logreg=auto"
+  [old]="--epochs 8 --pooling $OLD_POOLING"
   [mean]="--epochs 8 --pooling auto"
   [mean-probe]="--epochs 8 --pooling auto --head-init probe"
   [mean-probe-50steps]="--epochs 8 --pooling auto --head-init probe --min-steps 50"
@@ -20,14 +27,15 @@ declare -A RECIPES=(
   [new]="--epochs 8 --pooling auto --head-init probe --min-steps 50 --lr 5e-5 --center-init kmeans --softtriple-input mean"
 )
 ORDER=${ORDER:-old new mean-probe-50steps-lr5e-5 mean-probe mean mean-probe-50steps}
-METHODS=${METHODS:-ce,tripleentropy,logreg,setfit}
 BASELINE=${BASELINE:-ce,setfit}
+SIZES=${SIZES:-16,64}
+JOBS=${JOBS:-1}
 
 for task in $TASKS; do
   for name in $ORDER; do
     # shellcheck disable=SC2086
-    tripleentropy compare --task "$task" --eval-split validation --max-eval 500 --train-sizes 16,64 --seeds 3 \
-      --jobs 1 --quiet --methods "$METHODS" --baseline "$BASELINE" ${RECIPES[$name]} --output-dir "$DIR/$task"
+    tripleentropy compare --task "$task" --eval-split validation --max-eval 500 --train-sizes "$SIZES" --seeds 3 \
+      --jobs "$JOBS" --quiet --methods "$METHODS" --baseline "$BASELINE" ${RECIPES[$name]} --output-dir "$DIR/$task"
     mkdir -p "$DIR/$task/recipes/$name"
     cp "$DIR/$task/summary.json" "$DIR/$task/report.md" "$DIR/$task/recipes/$name/"
   done

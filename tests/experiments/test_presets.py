@@ -14,3 +14,15 @@ def test_paper_preset_is_the_authors_setup():
     assert (config.lr, config.center_lr, config.batch_size, config.max_length, config.warmup_steps) == (
         1e-5, 1e-5, 64, 64, 10)
     assert config.scheduler == "cosine"
+
+
+def test_the_cpu_presets_train_with_the_few_shot_recipe():
+    for name in ("quick", "fewshot", "smoke"):
+        ce = TrainConfig.from_dict({**PRESETS[name].settings, "loss": "ce"}).validate()
+        te = TrainConfig.from_dict({**PRESETS[name].settings, "loss": "tripleentropy"}).validate()
+        # the pooling MiniLM was trained for, the head from a probe, at least 50 steps at lr 5e-5 ...
+        for config in (ce, te):
+            assert (config.pooling, config.head_init, config.min_steps, config.lr, config.epochs) == (
+                "auto", "probe", 50, 5e-5, 8.0), name
+        # ... and SoftTriple on that pooled vector, its centers from k-means of each class
+        assert (te.softtriple_input, te.center_init) == ("mean", "kmeans"), name

@@ -38,6 +38,7 @@ from tests.tiny_models import sentences
 from tripleentropy.cli import check_arguments
 from tripleentropy.data import TASKS, Example
 from tripleentropy.errors import UserError
+from tripleentropy.experiments.presets import FEW_SHOT_RECIPE
 from tripleentropy.modeling import pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,6 +226,15 @@ class CommandChecker:
             value = os.path.expandvars(value)
             assert os.path.isabs(value), f"{name}={value} is relative: it breaks in any other directory"
             self.monkeypatch.setenv(name, value)
+
+
+def test_make_demo_trains_with_the_few_shot_recipe():
+    (line,) = [line for line in makefile_targets()["demo"] if " compare " in line]
+    words = shlex.split(line)
+    for key, value in FEW_SHOT_RECIPE.items():
+        flag = "--" + key.replace("_", "-")
+        assert flag in words, f"make demo lacks the recipe's {flag}"
+        assert type(value)(words[words.index(flag) + 1]) == value, f"make demo's {flag} is not the recipe's {value}"
 
 
 def test_every_command_line_passes_the_checks_of_its_command(tmp_path, tiny_roberta, monkeypatch, capsys):

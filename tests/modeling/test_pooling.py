@@ -137,3 +137,23 @@ def test_a_models_fingerprint_sees_the_pooling_its_modules_name(tmp_path):
     (model / "modules.json").write_text(json.dumps([module for module in modules if "Normalize" not in module["type"]]))
     unnormalized = model_fingerprint(str(model))
     assert len({first, as_cls, unnormalized}) == 3
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny_mpnet", "tiny_roberta"])
+def test_mean_pooling_builds_encoders_whose_classifier_drops_the_pooler(checkpoint, request, tmp_path):
+    # MPNet's and RoBERTa's classifiers hold no pooler, their bare encoders one: mean pooling
+    # (all-mpnet-base-v2 under --pooling auto) starts it afresh under the seed, unread.
+    directory = request.getfixturevalue(checkpoint)
+    first = TripleEntropyForSequenceClassification.from_encoder(str(directory), 2, seed=5, pooling="mean")
+    second = TripleEntropyForSequenceClassification.from_encoder(load_pretrained(str(directory)), 2, seed=5, pooling="mean")
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    batch = _batch(directory, sentences(6))
+    first(**batch).loss.backward()
+    assert first.model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    assert all(not p.requires_grad and p.grad is None for p in first.model.pooler.parameters())
+
+    first.eval().save_pretrained(tmp_path, tokenizer=AutoTokenizer.from_pretrained(directory), max_length=32)
+    loaded = TripleEntropyForSequenceClassification.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**batch).logits, first(**batch).logits)

@@ -161,7 +161,10 @@ class TripleEntropyForSequenceClassification(nn.Module):
         model = auto_class.from_config(config, trust_remote_code=False, dtype=torch.float32)
         missing, unexpected = model.base_model.load_state_dict(pretrained.state_dict, strict=False)
         lacking = set(pretrained.missing_keys)  # initialised above, under the seed
-        if unexpected or [key for key in missing if "position_ids" not in key and key not in lacking]:
+        extra = [key for key in missing if "position_ids" not in key and key not in lacking]
+        # The bare encoder of mean pooling may hold a module the classifier's body has not (the
+        # pooler of MPNet and RoBERTa): unread, it keeps its initialisation under the seed too.
+        if unexpected or (extra and pooling == "cls"):
             raise UserError(f"the weights of {pretrained.name_or_path} do not fit its configuration")
         return cls(model, loss=loss, pooling=pooling, normalize=normalize, **loss_settings)
 

@@ -101,3 +101,57 @@ def test_sigkill_then_restart_gives_the_uninterrupted_summary_without_redoing_fi
     assert without_times(summarize(resumed)) == without_times(summarize(clean))
     assert [record["metrics"] for record in resumed] == [record["metrics"] for record in clean]
     assert len(RunStore(output_dir).all_records()) == 8
+
+
+WORKERS_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from tripleentropy.experiments import RunStore, make_grid, run_grid
+
+    SPECS = make_grid(["ce", "tripleentropy"], [20], [0, 1], model="tiny", data_fingerprint="d")
+
+
+    def slow_run(spec):
+        with open(os.path.join(sys.argv[2], str(os.getpid())), "w"):
+            pass
+        time.sleep(120)
+        return {"metrics": {"accuracy": 0.5, "macro_f1": 0.5}}
+
+
+    if __name__ == "__main__":
+        run_grid(SPECS, RunStore(sys.argv[1]), slow_run, progress=False, jobs=2)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; an orphan that exited may stay a zombie where no init reaps it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_stop_soon_after_the_grid_process_is_killed(tmp_path, signal_number):
+    # A killed compare (SIGTERM from a batch scheduler's time limit, or SIGKILL) would otherwise
+    # leave its workers training to the end of their runs, whose results nobody stores.
+    script, pids = tmp_path / "workers.py", tmp_path / "pids"
+    script.write_text(WORKERS_SCRIPT)
+    pids.mkdir()
+    source = str(Path(tripleentropy.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path / "study"), str(pids)], env=env)
+    deadline = time.monotonic() + 40
+    while len(list(pids.iterdir())) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.05)
+    workers = [int(path.name) for path in pids.iterdir()]
+    process.send_signal(signal_number)
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)], "workers outlived the killed grid process"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -212,11 +214,21 @@ def _run_here(todo: Sequence[RunSpec], run_fn: RunFunction, bar: tqdm) -> Iterat
 _worker_run: RunFunction | None = None
 
 
+def _exit_when_orphaned(parent: int, interval: float = 0.5) -> None:
+    """End this worker once ``parent`` is gone: a grid process killed by a signal it cannot
+    handle (SIGTERM, SIGKILL) would otherwise leave its workers running to the end of their runs,
+    whose results no one stores."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
+
+
 def _start_worker(run_fn: RunFunction, threads: int) -> None:
     import torch
 
     # Ctrl-C reaches the whole process group: the parent stops the workers, which stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="orphan-watch").start()
     global _worker_run
     _worker_run = run_fn
     torch.set_num_threads(threads)

@@ -228,13 +228,22 @@ class CommandChecker:
             self.monkeypatch.setenv(name, value)
 
 
-def test_make_demo_trains_with_the_few_shot_recipe():
-    (line,) = [line for line in makefile_targets()["demo"] if " compare " in line]
-    words = shlex.split(line)
+def _assert_the_few_shot_recipe(words: list[str], where: str) -> None:
     for key, value in FEW_SHOT_RECIPE.items():
         flag = "--" + key.replace("_", "-")
-        assert flag in words, f"make demo lacks the recipe's {flag}"
-        assert type(value)(words[words.index(flag) + 1]) == value, f"make demo's {flag} is not the recipe's {value}"
+        assert flag in words, f"{where} lacks the recipe's {flag}"
+        assert type(value)(words[words.index(flag) + 1]) == value, f"{where}'s {flag} is not the recipe's {value}"
+
+
+def test_make_demo_trains_with_the_few_shot_recipe():
+    (line,) = [line for line in makefile_targets()["demo"] if " compare " in line]
+    _assert_the_few_shot_recipe(shlex.split(line), "make demo")
+
+
+def test_the_few_shot_study_script_spells_the_recipe_as_its_new_entry():
+    script = (README.parent / "benchmarks" / "fewshot_study.sh").read_text(encoding="utf-8")
+    (flags,) = re.findall(r'^\s*\[new\]="([^"]*)"', script, flags=re.MULTILINE)
+    _assert_the_few_shot_recipe(shlex.split(flags), "benchmarks/fewshot_study.sh's [new]")
 
 
 def test_every_command_line_passes_the_checks_of_its_command(tmp_path, tiny_roberta, monkeypatch, capsys):

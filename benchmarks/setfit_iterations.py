@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
-import time
 from typing import Any
 
 TASKS_WITH_VALIDATION = ("SST2", "SST5")
@@ -56,21 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(model_path: str, train: list, evaluation: list, seed: int, iterations: int | None) -> dict[str, Any]:
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
-    from transformers import PrinterCallback
+    from tripleentropy.experiments.methods import train_setfit
 
-    with tempfile.TemporaryDirectory(prefix="setfit-iterations-") as scratch:
-        model = SetFitModel.from_pretrained(model_path)
-        arguments = TrainingArguments(output_dir=scratch, seed=seed, save_strategy="no", report_to="none",
-                                      show_progress_bar=False, num_iterations=iterations)
-        data = Dataset.from_dict({"text": [e.text for e in train], "label": [e.label for e in train]})
-        trainer = Trainer(model=model, args=arguments, train_dataset=data)
-        trainer.remove_callback(PrinterCallback)  # it prints every log line when there is no progress bar
-        started = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - started
-        predictions = model.predict([e.text for e in evaluation], batch_size=128, as_numpy=True)
+    model, seconds = train_setfit(model_path, [e.text for e in train], [e.label for e in train], seed,
+                                  num_iterations=iterations)
+    predictions = model.predict([e.text for e in evaluation], batch_size=128, as_numpy=True)
     correct = sum(int(p) == e.label for p, e in zip(predictions, evaluation))
     return {"accuracy": 100 * correct / len(evaluation), "train_seconds": seconds}
 

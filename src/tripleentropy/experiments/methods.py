@@ -176,12 +176,6 @@ class SetFit(Method):
             raise UserError("the setfit method needs the setfit package: pip install setfit") from None
 
     def run(self, config, train, evaluation, pretrained, label_names, positive_label=None) -> MethodResult:
-        import tempfile
-
-        from datasets import Dataset
-        from setfit import SetFitModel, Trainer, TrainingArguments
-        from transformers import PrinterCallback
-
         from ..modeling.pretrained import quiet_transformers
         from ..training import classification_metrics
 
@@ -190,20 +184,35 @@ class SetFit(Method):
         def texts(examples) -> list[str]:
             return [e.text if e.text_pair is None else f"{e.text} {separator} {e.text_pair}" for e in examples]
 
-        with tempfile.TemporaryDirectory(prefix="tripleentropy-setfit-") as scratch, quiet_transformers(), _quiet_setfit():
-            model = SetFitModel.from_pretrained(pretrained.name_or_path)
-            arguments = TrainingArguments(output_dir=scratch, seed=config.seed, save_strategy="no",
-                                          report_to="none", show_progress_bar=False)
-            data = Dataset.from_dict({"text": texts(train.examples), "label": [e.label for e in train.examples]})
-            trainer = Trainer(model=model, args=arguments, train_dataset=data)
-            trainer.remove_callback(PrinterCallback)  # it prints every log line when there is no progress bar
-            started = time.perf_counter()
-            trainer.train()
-            seconds = time.perf_counter() - started
+        with quiet_transformers(), _quiet_setfit():
+            model, seconds = train_setfit(pretrained.name_or_path, texts(train.examples),
+                                          [e.label for e in train.examples], config.seed)
             predictions = model.predict(texts(evaluation.examples), batch_size=config.eval_batch_size, as_numpy=True)
         labels = [e.label for e in evaluation.examples]
         return MethodResult(classification_metrics(labels, [int(p) for p in predictions], label_names, positive_label),
                             seconds)
+
+
+def train_setfit(model_path: str, texts: Sequence[str], labels: Sequence[int], seed: int, **arguments: Any) -> tuple[Any, float]:
+    """A SetFit model of ``model_path`` trained on ``texts`` and ``labels`` with setfit's
+    ``TrainingArguments`` at their defaults but for ``seed`` and ``arguments`` (e.g.
+    ``num_iterations``), and the seconds its training took."""
+    import tempfile
+
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+    from transformers import PrinterCallback
+
+    with tempfile.TemporaryDirectory(prefix="tripleentropy-setfit-") as scratch:
+        model = SetFitModel.from_pretrained(model_path)
+        training = TrainingArguments(output_dir=scratch, seed=seed, save_strategy="no", report_to="none",
+                                     show_progress_bar=False, **arguments)
+        data = Dataset.from_dict({"text": list(texts), "label": list(labels)})
+        trainer = Trainer(model=model, args=training, train_dataset=data)
+        trainer.remove_callback(PrinterCallback)  # it prints every log line when there is no progress bar
+        started = time.perf_counter()
+        trainer.train()
+        return model, time.perf_counter() - started
 
 
 METHODS: dict[str, Method] = {

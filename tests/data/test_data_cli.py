@@ -85,6 +85,13 @@ def test_data_check_summarises_training_and_evaluation_files(capsys, tmp_path):
     ]
 
 
+def test_data_check_of_a_per_class_sample(capsys, tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{'xyz'[i % 3] if i < 9 else 'x'}\n" for i in range(20)))
+    status, out, _ = run(capsys, "data", "check", str(tmp_path / "train.csv"), "--train-size", "3/class")
+    assert status == 0
+    assert out.splitlines() == [f"{tmp_path / 'train.csv'}: 9 examples (x: 3, y: 3, z: 3)"]
+
+
 BAD_INPUT = {
     "missing file": ([], {}, r"nowhere.csv: no such file"),
     "empty file": ([], {"train.csv": ""}, r"train.csv: the file is empty"),
@@ -109,6 +116,10 @@ BAD_INPUT = {
     "single-class sample": (
         ["--train-size", "1"], {"train.csv": "text,label\na,x\nb,y\n"},
         r"train.csv: a training sample of 1 example holds only the class '[xy]'; a classifier needs at least two",
+    ),
+    "class short of a per-class size": (
+        ["--train-size", "2/class"], {"train.csv": "text,label\na,x\nb,y\nc,x\n"},
+        r"train.csv has 1 example of the class 'y', fewer than the requested 2/class; use at most 1/class",
     ),
     "too many folds": (
         ["--folds", "3"], {"train.csv": "text,label\na,x\nb,y\n"}, r"train.csv has 2 examples, fewer than the 3 folds",

@@ -4,6 +4,7 @@ from collections import Counter
 import pytest
 
 from tripleentropy.data import Example, sample_train, stratified_folds
+from tripleentropy.data.sampling import parse_sample_size
 from tripleentropy.errors import UserError
 
 
@@ -94,3 +95,40 @@ def test_fewer_examples_than_folds():
 def test_fewer_than_two_folds():
     with pytest.raises(UserError, match="at least 2 folds"):
         stratified_folds([0, 1, 0, 1], 1, seed=0)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_per_class_samples_hold_n_of_every_class_nested_and_in_order(seed):
+    previous: set[Example] = set()
+    for per_class in [1, 2, 5]:
+        sample = sample_train(EXAMPLES, f"{per_class}/class", seed)
+        assert sample == sample_train(EXAMPLES, f"{per_class}/class", seed)
+        assert Counter(example.label for example in sample) == {label: per_class for label in range(5)}
+        assert previous <= set(sample)
+        positions = [EXAMPLES.index(example) for example in sample]
+        assert positions == sorted(positions)
+        previous = set(sample)
+    assert sample_train(EXAMPLES, "5/class", seed) != sample_train(EXAMPLES, "5/class", seed + 1)
+
+
+def test_a_per_class_sample_is_balanced_where_a_stratified_one_of_its_size_is_not():
+    stratified = Counter(example.label for example in sample_train(EXAMPLES, 25, seed=0))
+    assert stratified[0] > 5 and stratified[3] < 5  # the 300-example class dominates a stratified sample
+
+
+def test_a_class_with_too_few_examples_for_n_per_class_is_named():
+    with pytest.raises(UserError, match=r"has 5 examples of the class 'd', fewer than the requested 6/class; use at most 5/class"):
+        sample_train(EXAMPLES, "6/class", seed=0, label_names=["a", "b", "c", "d", "e"])
+    with pytest.raises(UserError, match=r"no example of the class 'f'"):
+        sample_train(EXAMPLES, "1/class", seed=0, label_names=["a", "b", "c", "d", "e", "f"])
+
+
+@pytest.mark.parametrize("text, size", [("8/class", "8/class"), (" 8 / Class ", "8/class"), ("16", 16), (3, 3)])
+def test_sample_sizes_parse_to_one_spelling(text, size):
+    assert parse_sample_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0/class", "x/class", "8/cls", "-3", "8.5", "", "full"])
+def test_bad_sample_sizes_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_sample_size(text)

@@ -80,6 +80,25 @@ def test_paired_runs_summary_report_and_plots(files, tiny_bert, tmp_path, capsys
     assert (output / "accuracy.png").stat().st_size > 0 and (output / "differences.png").stat().st_size > 0
 
 
+def test_per_class_sizes_sample_n_of_every_class_for_every_method(files, tiny_bert, tmp_path):
+    output = tmp_path / "out"
+    args = compare_args(files, tiny_bert, output, "--losses", "ce,logreg", "--train-sizes", "3/class,8", "--seeds", "2")
+    assert main(args) == 0
+    runs = records(output)
+    per_class = [run for run in runs if run["train_size"] == "3/class"]
+    assert len(per_class) == 4 and all(run["train_examples"] == 6 for run in per_class)
+    by_seed = {}
+    for run in per_class:
+        by_seed.setdefault(run["seed"], set()).add(run["train_fingerprint"])
+    assert all(len(prints) == 1 for prints in by_seed.values()) and by_seed[0] != by_seed[1]
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["train_sizes"] == [8, "3/class"]
+    assert [c["train_size"] for c in summary["comparisons"]] == [8, "3/class"]
+    assert "| 3/class |" in (output / "report.md").read_text()
+    # The same command again trains nothing: the per-class runs are found under their keys.
+    assert main(args) == 0 and len(records(output)) == 8
+
+
 def test_rerun_reuses_finished_runs_and_changed_settings_do_not(files, tiny_bert, tmp_path, monkeypatch):
     output = tmp_path / "out"
     calls = count_training(monkeypatch)
@@ -150,6 +169,8 @@ def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp
         (["--train-sizes", "500"], "fewer than --train-sizes 500"),
         (["--beta", "supcon=0.5"], "'supcon' is not one of --methods ce,tripleentropy; add it to --methods"),
         (["--train-sizes", "1,8"], "a training sample of one example holds a single class"),
+        (["--train-sizes", "8,25/class"], "has only 24 examples of the class 'negative' in its training data; use at most 24/class"),
+        (["--train-sizes", "0/class"], "a per-class size needs at least 1 example of each class"),
         (["--lr", "fast"], "--lr: 'fast' is not a valid float"),
         (["--seeds", "0"], "--seeds must be at least 1"),
         (["--jobs", "0"], "expected a positive number of workers or 'auto', got '0'"),

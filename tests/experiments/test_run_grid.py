@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tripleentropy.experiments import RunSpec, RunStore, make_grid, run_grid
+from tripleentropy.experiments.grid import train_size_order, train_size_slug
 
 
 def grid(**overrides):
@@ -50,7 +51,9 @@ def test_folds_multiply_the_grid_and_enter_the_key():
 def test_train_size_spellings_share_a_key_and_bad_sizes_are_refused():
     assert RunSpec("ce", "100", 0, "m", "d").key == RunSpec("ce", 100, 0, "m", "d").key
     assert RunSpec("ce", "FULL", 0, "m", "d").train_size == "full"
-    for bad in (0, -3, "all", 2.5, True):
+    assert RunSpec("ce", " 8 / Class", 0, "m", "d").key == RunSpec("ce", "8/class", 0, "m", "d").key
+    assert RunSpec("ce", "8/class", 0, "m", "d").key != RunSpec("ce", 8, 0, "m", "d").key
+    for bad in (0, -3, "all", 2.5, True, "0/class", "8/cls"):
         with pytest.raises(ValueError):
             RunSpec("ce", bad, 0, "m", "d")
     with pytest.raises(ValueError, match="duplicate"):
@@ -211,3 +214,9 @@ def test_ctrl_c_stops_the_workers_at_once(tmp_path):
     time.sleep(0.5)
     assert not [pid for pid in (int(path.name) for path in pids.iterdir()) if _running(pid)]
     assert not list((tmp_path / "store" / "runs").glob("*.json"))
+
+
+def test_training_sizes_sort_totals_then_per_class_sizes_then_full():
+    sizes = ["full", "16/class", 64, "2/class", 8]
+    assert sorted(sizes, key=train_size_order) == [8, 64, "2/class", "16/class", "full"]
+    assert [train_size_slug(size) for size in (8, "16/class", "full")] == ["8", "16-per-class", "full"]

@@ -168,6 +168,20 @@ def test_tune_writes_its_outputs_and_best_yaml_round_trips_through_train(files, 
     assert (output / "trials.csv").read_text() == before
 
 
+def test_a_per_class_size_is_tuned_and_round_trips_through_train(files, tiny_bert, tmp_path, capsys):
+    output = tmp_path / "tune"
+    assert main(tune_args(files, tiny_bert, output, "--n-trials", "1", "--train-size", "4/class")) == 0
+    best = yaml.safe_load((output / "best.yaml").read_text())
+    assert best["train_size"] == "4/class"
+    summary = json.loads((output / "tune.json").read_text())
+    assert summary["train_size"] == "4/class" and "/" not in summary["study"]
+    train, _ = files
+    model_dir = tmp_path / "final"
+    assert main(["train", "--config", str(output / "best.yaml"), "--train", str(train), "--output-dir", str(model_dir)]) == 0
+    run_config = json.loads((model_dir / "run_config.json").read_text())
+    assert run_config["config"]["train_size"] == "4/class" and run_config["num_train_examples"] == 8
+
+
 def refuse_training(monkeypatch):
     from tripleentropy.training import api
 
@@ -183,6 +197,7 @@ def refuse_training(monkeypatch):
     (["--n-trials", "2", "--storage", "sqlite:////no/such/folder/study.db"], "--storage sqlite:////no/such/folder/study.db: cannot open"),
     (["--n-trials", "2", "--storage", "postgresql://user:secret@127.0.0.1:1/db"], "--storage postgresql://user:***@127.0.0.1:1/db: cannot open"),
     (["--n-trials", "2", "--train-size", "50"], "fewer than the training size 50 to tune for"),
+    (["--n-trials", "2", "--train-size", "21/class"], "has 20 training examples of the class 'negative', fewer than the training size 21/class to tune for"),
     (["--n-trials", "2", "--loss", "ce", "--lr", "1e-4", "--warmup-steps", "1", "--batch-size", "8"], "nothing to tune for ce"),
 ])
 def test_bad_input_exits_2_before_training_and_writes_nothing(files, tiny_bert, tmp_path, capsys, monkeypatch, extra, message):

@@ -41,7 +41,9 @@ def test_json_file_and_unknown_keys(tmp_path):
         ({"loss": "hinge"}, "unknown loss"),
         ({"softtriple_input": "pooler"}, "unknown softtriple input"),
         ({"pooling": "max"}, "unknown pooling .max.; choose one of auto, cls, mean"),
-        ({"train_size": 0}, "train_size must be"),
+        ({"train_size": 0}, "train_size: a training size is a positive integer or N/class, got 0"),
+        ({"train_size": "0/class"}, "train_size: a per-class size needs at least 1 example"),
+        ({"train_size": "eight"}, "train_size: a training size is a positive integer or N/class, got 'eight'"),
         ({"batch_size": 2.5}, "batch_size must be an int"),
         ({"lr": "fast"}, "lr must be a float"),
         ({"model": None}, "model cannot be null"),
@@ -72,3 +74,8 @@ def test_every_field_but_data_columns_is_a_flag():
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     for name in TrainConfig.field_names():
         assert "--" + name.replace("_", "-") in help_text, name
+
+
+@pytest.mark.parametrize("value, size", [(16, 16), ("16", 16), ("8/class", "8/class"), (" 8 / class", "8/class"), (None, None)])
+def test_train_size_is_a_total_or_a_per_class_count(value, size):
+    assert TrainConfig.from_dict({"train_size": value}).validate().train_size == size

@@ -10,7 +10,7 @@ from collections import Counter
 from .examples import LabeledData
 from .fetch import GITHUB_RAW, SOURCES, fetch_senteval
 from .files import load_file
-from .sampling import check_sample_classes, sample_train, stratified_folds
+from .sampling import check_sample_classes, parse_sample_size, sample_train, stratified_folds
 from .tasks import DATA_ENV, TASKS, resolve_data_dir, task_is_present
 
 _PROTOCOLS = {"cv10": "10-fold CV", "test": "test split"}
@@ -108,7 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluation file whose labels must all occur in the training file (repeatable)",
     )
     add_column_arguments(check_parser)
-    check_parser.add_argument("--train-size", type=int, metavar="N", help="check a stratified sample of N examples")
+    check_parser.add_argument("--train-size", type=_sample_size, metavar="N|N/class",
+                              help="check a stratified sample of N examples, or N/class: N examples of every class")
     check_parser.add_argument("--folds", type=int, metavar="K", help="check a stratified K-fold split")
     check_parser.add_argument("--seed", type=int, default=0, help="seed for the sample and folds (default: 0)")
     check_parser.set_defaults(handler=_check)
@@ -154,6 +155,13 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample_size(text: str) -> int | str:
+    try:
+        return parse_sample_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _check(args: argparse.Namespace) -> int:
     columns = {
         "text_column": args.text_column,
@@ -162,7 +170,7 @@ def _check(args: argparse.Namespace) -> int:
     }
     train = load_file(args.train_file, **columns)
     evaluation = [load_file(path, label_names=train.label_names, **columns) for path in args.eval_file]
-    sample = sample_train(train.examples, args.train_size, args.seed, source=train.source)
+    sample = sample_train(train.examples, args.train_size, args.seed, source=train.source, label_names=train.label_names)
     if args.train_size is not None:
         check_sample_classes(sample, train.label_names, source=train.source)
     if args.folds is not None:

@@ -1,12 +1,56 @@
-"""Seeded, stratified training samples (nested across sizes) and stratified k-fold splits."""
+"""Seeded training samples, stratified or balanced per class (nested across sizes), and
+stratified k-fold splits."""
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
+from typing import Union
 
 from ..errors import UserError
 from .examples import Example
+
+SampleSize = Union[int, str]
+"""A training sample's size: a number of examples (a stratified sample), or ``"N/class"`` for
+``N`` examples of every class (a balanced one)."""
+
+PER_CLASS = "/class"
+_PER_CLASS_PATTERN = re.compile(r"\s*(\d+)\s*/\s*class\s*", re.IGNORECASE)
+
+
+def parse_sample_size(value: SampleSize) -> SampleSize:
+    """A positive int, or ``"N/class"`` with N >= 1 (``" 8 / Class"`` reads as ``"8/class"``);
+    raises ``ValueError`` for anything else."""
+    if isinstance(value, str):
+        match = _PER_CLASS_PATTERN.fullmatch(value)
+        if match:
+            count = int(match.group(1))
+            if count >= 1:
+                return f"{count}{PER_CLASS}"
+            raise ValueError(f"a per-class size needs at least 1 example of each class, got {value!r}")
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"a training size is a positive integer or N/class, got {value!r}") from None
+    if size <= 0 or isinstance(value, bool) or (isinstance(value, float) and size != value):
+        raise ValueError(f"a training size is a positive integer or N/class, got {value!r}")
+    return size
+
+
+def per_class_count(size: object) -> int | None:
+    """``N`` for a per-class size ``"N/class"``; ``None`` for a total or ``"full"``."""
+    if isinstance(size, str) and size.endswith(PER_CLASS):
+        return int(size[: -len(PER_CLASS)])
+    return None
+
+
+def short_class_counts(labels: Sequence[int], num_classes: int, per_class: int) -> list[tuple[int, int]]:
+    """``(class, count)`` of every class with fewer than ``per_class`` of ``labels``, fewest first."""
+    counts = [0] * num_classes
+    for label in labels:
+        counts[label] += 1
+    return sorted(((label, count) for label, count in enumerate(counts) if count < per_class), key=lambda item: item[1])
 
 
 def _indices_by_class(labels: Sequence[int], rng: random.Random) -> dict[int, list[int]]:
@@ -39,16 +83,40 @@ def _stratified_prefix(labels: Sequence[int], size: int, seed: int) -> list[int]
     return order[:size]
 
 
-def sample_train(
-    examples: list[Example], train_size: int | None, seed: int, *, source: str = "the training data"
-) -> list[Example]:
-    """A stratified sample of ``train_size`` examples drawn with ``seed`` (``None``: all of them).
+def _balanced(labels: Sequence[int], per_class: int, seed: int) -> list[int]:
+    """``per_class`` seeded indices of each class (the first ones of each shuffled class, so
+    samples with one seed are nested across counts)."""
+    return [index for indices in _indices_by_class(labels, random.Random(seed)).values() for index in indices[:per_class]]
 
-    Every class is present once ``train_size`` reaches the number of classes; a larger sample with
-    the same seed contains the smaller one. The sample keeps the examples' original order.
+
+def sample_train(
+    examples: list[Example], train_size: SampleSize | None, seed: int, *, source: str = "the training data",
+    label_names: Sequence[str] | None = None,
+) -> list[Example]:
+    """A sample of ``train_size`` examples drawn with ``seed`` (``None``: all of them).
+
+    A number gives a stratified sample: every class is present once ``train_size`` reaches the
+    number of classes. ``"N/class"`` gives ``N`` examples of each class in ``label_names`` (by
+    default, of each class present), and raises ``UserError`` naming a class that has fewer. A
+    larger sample with the same seed contains the smaller one; the sample keeps the examples'
+    original order.
     """
     if train_size is None:
         return list(examples)
+    per_class = per_class_count(train_size)
+    if per_class is not None:
+        labels = [example.label for example in examples]
+        names = list(label_names) if label_names is not None else [str(label) for label in range(max(labels, default=-1) + 1)]
+        short = [(label, count) for label, count in short_class_counts(labels, len(names), per_class)
+                 if label_names is not None or count > 0]
+        if short:
+            label, count = short[0]
+            raise UserError(
+                f"{source} has {count} example{'' if count == 1 else 's'} of the class {names[label]!r}, fewer than "
+                f"the requested {train_size}; use at most {count}/class" if count else
+                f"{source} has no example of the class {names[label]!r}, so no sample can hold {train_size}"
+            )
+        return [examples[index] for index in sorted(_balanced(labels, per_class, seed))]
     if train_size < 1:
         raise UserError(f"the training size must be at least 1, not {train_size}")
     if train_size > len(examples):

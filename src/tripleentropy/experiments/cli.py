@@ -214,7 +214,9 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
                         help="what every method is compared against, one of --methods; several, e.g. "
                              "ce,setfit, give one comparison table each (default: ce)")
     parser.add_argument("--train-sizes", default="20,100", metavar="SIZES",
-                        help="comma-separated training-set sizes, 'full' for all (default: 20,100)")
+                        help="comma-separated training-set sizes: N examples (a stratified sample), N/class (N "
+                             "examples of every class, as SetFit's few-shot tables sample), 'full' for all "
+                             "(default: 20,100)")
     parser.add_argument("--seeds", type=int, default=5, metavar="N",
                         help="seeds per size: each draws its own training sample and initial head (default: 5)")
     parser.add_argument("--folds", type=int, default=None, metavar="K",

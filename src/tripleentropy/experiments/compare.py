@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..data import Example, LabeledData, get_task, load_file, load_task, sample_train, stratified_folds
+from ..data.sampling import per_class_count, short_class_counts
 from ..errors import UserError
 from .grid import RunSpec, make_grid, normalize_train_size, run_grid, worker_threads
 from .methods import get_method
@@ -80,9 +81,10 @@ class Design:
                                  f"folds={self.num_folds if self.uses_folds else 0};max_eval={self.max_eval}")
 
 
-def _sample_indices(examples: Sequence[Example], indices: Sequence[int], size: int, seed: int, source: str) -> list[int]:
+def _sample_indices(examples: Sequence[Example], indices: Sequence[int], size: int | str, seed: int, source: str,
+                    label_names: Sequence[str] | None = None) -> list[int]:
     """``sample_train`` over ``examples[indices]``, returning indices (identity, not equality)."""
-    chosen = sample_train([examples[i] for i in indices], size, seed, source=source)
+    chosen = sample_train([examples[i] for i in indices], size, seed, source=source, label_names=label_names)
     position = {id(examples[i]): i for i in indices}
     return [position[id(example)] for example in chosen]
 
@@ -132,10 +134,14 @@ def run_settings(config: Any, method: str) -> dict[str, Any]:
 def check_train_sizes(design: Design, sizes: Sequence[Any], seeds: Sequence[int]) -> None:
     """Refuse, before any training, a training size of 1 (one example, one class: nothing to
     classify) or larger than the data a run samples it from: the whole pool, or with folds the
-    pool less the evaluation fold of each seed."""
-    available = {seed: len(design.split(design.fold_of(seed))[0]) for seed in seeds}
-    smallest = min(available.values()) if available else len(design.pool)
+    pool less the evaluation fold of each seed; for ``N/class``, N examples of every class."""
+    available = {seed: design.split(design.fold_of(seed))[0] for seed in seeds}
+    smallest = min(len(indices) for indices in available.values()) if available else len(design.pool)
     for size in sizes:
+        per_class = per_class_count(size)
+        if per_class is not None:
+            _check_per_class(design, size, per_class, available)
+            continue
         if size != "full" and size < 2:
             # A stratified sample of 2 or more holds two classes (sample_train).
             raise UserError(
@@ -151,6 +157,24 @@ def check_train_sizes(design: Design, sizes: Sequence[Any], seeds: Sequence[int]
             f"from the other folds, which hold only {smallest} of the {len(design.pool)} examples; use sizes of at "
             f"most {smallest}, 'full', or more --folds"
         )
+
+
+def _check_per_class(design: Design, size: str, per_class: int, available: Mapping[int, Sequence[int]]) -> None:
+    """Refuse ``--train-sizes N/class`` when a class has fewer than N examples to sample from."""
+    pools = list(available.values()) or [range(len(design.pool))]
+    short = [short_class_counts([design.pool[i].label for i in indices], len(design.label_names), per_class)
+             for indices in pools]
+    shortest = min((item for items in short for item in items), key=lambda item: item[1], default=None)
+    if shortest is None:
+        return
+    label, count = shortest
+    where = (f"the training folds of a seed ({design.num_folds}-fold cross-validation)" if design.uses_folds
+             else "its training data")
+    raise UserError(
+        f"--train-sizes {size}: {design.name} has only {count} example{'' if count == 1 else 's'} of the class "
+        f"{design.label_names[label]!r} in {where}; use at most {count}/class"
+        + ("" if count else ", or data with every class")
+    )
 
 
 @dataclass
@@ -266,7 +290,8 @@ class ComparisonRun:
         pool, test = self.tokenized(config.max_length)
         train_indices, eval_indices = design.split(spec.fold)
         if spec.train_size != "full":
-            train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name)
+            train_indices = _sample_indices(design.pool, train_indices, spec.train_size, spec.seed, design.name,
+                                            design.label_names)
         evaluation = (test if spec.fold is None else pool).subset(eval_indices)
         result = get_method(spec.method).run(config, pool.subset(train_indices), evaluation, state["pretrained"],
                                              design.label_names, design.positive_label)

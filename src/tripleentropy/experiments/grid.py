@@ -16,30 +16,43 @@ from typing import Any, Union
 
 from tqdm.auto import tqdm
 
+from ..data.sampling import parse_sample_size, per_class_count
 from .store import RECORD_KEYS, RunStore, run_key
 
 TrainSize = Union[int, str]
-"""A number of training examples, or ``"full"`` for the whole training set."""
+"""A number of training examples (a stratified sample), ``"N/class"`` (N examples of every
+class), or ``"full"`` for the whole training set."""
 
 FULL = "full"
 
 
 def normalize_train_size(train_size: TrainSize) -> TrainSize:
-    """``"full"`` or a positive int; ``"100"`` becomes ``100`` so both spellings share a key."""
+    """``"full"``, a positive int or ``"N/class"``; ``"100"`` becomes ``100`` and ``"8 / Class"``
+    ``"8/class"`` so that spellings of one size share a key."""
     if isinstance(train_size, str) and train_size.strip().lower() == FULL:
         return FULL
     try:
-        size = int(train_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"training size must be a positive integer or 'full', got {train_size!r}") from None
-    if size <= 0 or isinstance(train_size, bool) or (isinstance(train_size, float) and size != train_size):
-        raise ValueError(f"training size must be a positive integer or 'full', got {train_size!r}")
-    return size
+        return parse_sample_size(train_size)
+    except ValueError:
+        if isinstance(train_size, str) and "/" in train_size:
+            raise
+        raise ValueError(
+            f"training size must be a positive integer, N/class or 'full', got {train_size!r}"
+        ) from None
 
 
 def train_size_order(train_size: TrainSize) -> tuple[int, int]:
-    """Sort key for training sizes: numbers ascending, ``"full"`` last."""
-    return (1, 0) if train_size == FULL else (0, int(train_size))
+    """Sort key for training sizes: totals ascending, then per-class sizes ascending, ``"full"`` last."""
+    if train_size == FULL:
+        return (2, 0)
+    per_class = per_class_count(train_size)
+    return (0, int(train_size)) if per_class is None else (1, per_class)
+
+
+def train_size_slug(train_size: TrainSize) -> str:
+    """The size in a file or study name: ``8/class`` is ``8-per-class``."""
+    per_class = per_class_count(train_size)
+    return str(train_size) if per_class is None else f"{per_class}-per-class"
 
 
 @dataclass(frozen=True)

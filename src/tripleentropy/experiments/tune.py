@@ -37,8 +37,10 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from ..data import Example, stratified_folds
+from ..data.sampling import per_class_count, short_class_counts
 from ..errors import UserError
 from .compare import Design, _sample_indices, check_train_sizes, run_settings
+from .grid import train_size_slug
 from .search_space import Dimension, search_space, tuned_space
 from .store import canonical_json, fingerprint_examples, fingerprint_split, run_key, write_bytes_atomic, write_json_atomic
 
@@ -154,9 +156,19 @@ class TuningData:
         """Raise ``UserError`` if a tuning run could not draw ``train_size`` training examples."""
         if train_size == "full":
             return
-        available = min(len(self.split(index)[0]) for index in range(min(tune_seeds, self.inner_folds)))
+        pools = [self.split(index)[0] for index in range(min(tune_seeds, self.inner_folds))]
+        where = " outside an inner validation fold" if self.uses_inner_folds else ""
+        per_class = per_class_count(train_size)
+        if per_class is not None:
+            short = [item for indices in pools for item in short_class_counts(
+                [self.pool[i].label for i in indices], len(self.label_names), per_class)]
+            if short:
+                label, count = min(short, key=lambda item: item[1])
+                raise UserError(f"{self.name} has {count} training examples of the class {self.label_names[label]!r}"
+                                f"{where}, fewer than the training size {train_size} to tune for")
+            return
+        available = min(len(indices) for indices in pools)
         if train_size > available:
-            where = " outside an inner validation fold" if self.uses_inner_folds else ""
             raise UserError(f"{self.name} has {available} training examples{where}, fewer than the training size "
                             f"{train_size} to tune for")
 
@@ -278,7 +290,8 @@ class TuningObjective:
             seed = TUNE_SEED_OFFSET + index
             train_indices, validation_indices, from_pool = self.data.split(index)
             if self.train_size != "full":
-                train_indices = _sample_indices(self.data.pool, train_indices, self.train_size, seed, self.data.name)
+                train_indices = _sample_indices(self.data.pool, train_indices, self.train_size, seed, self.data.name,
+                                                self.data.label_names)
             validation = (self.state["pool"] if from_pool else self.state["validation"]).subset(validation_indices)
             train = self.state["pool"].subset(train_indices)
             train_prints.append(fingerprint_examples(train.examples))
@@ -363,7 +376,7 @@ def open_storage(url: str, heartbeat: int) -> Any:
 def study_name(method: str, train_size: int | str, fold: int | None, identity: Mapping[str, Any]) -> str:
     """The study's name: readable, and different whenever anything that changes its trials differs."""
     fold_part = "" if fold is None else f"-fold{fold}"
-    return f"{method}-size{train_size}{fold_part}-{run_key(identity)[:12]}"
+    return f"{method}-size{train_size_slug(train_size)}{fold_part}-{run_key(identity)[:12]}"
 
 
 def study_identity(method: str, train_size: int | str, fold: int | None, data: TuningData, base_config: Any,

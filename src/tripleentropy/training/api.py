@@ -335,8 +335,8 @@ def check_data_source(config: TrainConfig) -> None:
 
 def load_training_data(config: TrainConfig) -> tuple[Any, Any]:
     """The training and validation ``LabeledData`` that ``config`` names (``task`` or files),
-    with ``train_size`` applied (a stratified sample drawn with ``seed``, which must hold at
-    least two classes)."""
+    with ``train_size`` applied (a stratified sample, or ``N/class`` a balanced one, drawn with
+    ``seed``, which must hold at least two classes)."""
     from ..data import LabeledData, check_sample_classes, load_file, load_task, sample_train
 
     check_data_source(config)
@@ -354,7 +354,8 @@ def load_training_data(config: TrainConfig) -> tuple[Any, Any]:
         if config.validation is not None:
             validation = load_file(config.validation, label_names=train.label_names, **columns)
     if config.train_size is not None:
-        sample = sample_train(train.examples, config.train_size, config.seed, source=train.source)
+        sample = sample_train(train.examples, config.train_size, config.seed, source=train.source,
+                              label_names=train.label_names)
         check_sample_classes(sample, train.label_names, source=train.source)
         train = LabeledData(sample, train.label_names, train.is_pair, train.source)
     return train, validation

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,17 @@ def field_type(annotation: str):
         if part in _TYPES:
             return _TYPES[part]
     return str
+
+
+def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as an argparse type: its ``ValueError`` becomes the flag's error message."""
+    def argument(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return argument
 
 
 def flag_help(item: Field) -> str:
@@ -51,14 +62,16 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = (
                 flag, dest=item.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
             )
             continue
-        kind = field_type(item.type)
+        parse = item.metadata.get("parse")
+        kind = _argument_type(parse) if parse else field_type(item.type)
+        metavar = item.metadata.get("metavar") or ("FILE" if item.name in ("train", "validation") else item.name.upper())
         parser.add_argument(
             flag,
             dest=item.name,
             type=kind,
             choices=item.metadata.get("choices"),
             default=argparse.SUPPRESS,
-            metavar=None if item.metadata.get("choices") else ("FILE" if item.name in ("train", "validation") else item.name.upper()),
+            metavar=None if item.metadata.get("choices") else metavar,
             help=help_text,
         )
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..data.sampling import parse_sample_size
 from ..errors import UserError
 from ..modeling.settings import CENTER_INITS, HEAD_INITS, LOSSES, POOLINGS, SOFTTRIPLE_INPUTS, loss_settings
 
@@ -34,8 +35,10 @@ class TrainConfig:
     text_column: str = field(default="text", metadata=_flag("text column of the files", cli=False))
     text_pair_column: str | None = field(default=None, metadata=_flag("second-text column", cli=False))
     label_column: str = field(default="label", metadata=_flag("label column of the files", cli=False))
-    train_size: int | None = field(
-        default=None, metadata=_flag("train on a stratified sample of this many examples (drawn with --seed)")
+    train_size: int | str | None = field(
+        default=None,
+        metadata=_flag("train on a stratified sample of this many examples, or with N/class on N examples of every "
+                       "class (drawn with --seed)", parse=parse_sample_size, metavar="N|N/class"),
     )
     # model and loss
     model: str = field(
@@ -199,7 +202,10 @@ class TrainConfig:
         ):
             raise UserError(f"warmup_ratio must lie in [0, 1), got {self.warmup_ratio!r}")
         if self.train_size is not None:
-            at_least("train_size", 1)
+            try:
+                parse_sample_size(self.train_size)
+            except ValueError as error:
+                raise UserError(f"train_size: {error}") from None
         if self.weight_decay < 0 or self.tau < 0:
             raise UserError("weight_decay and tau must be >= 0")
         if self.scheduler not in SCHEDULERS:
@@ -251,8 +257,10 @@ class TrainConfig:
         if unknown:
             raise UserError(f"unknown configuration key(s): {', '.join(unknown)}")
         types = {item.name: str(item.type) for item in fields(cls)}
+        parsers = {item.name: item.metadata["parse"] for item in fields(cls) if "parse" in item.metadata}
         current = asdict(base) if base is not None else {}
-        current.update({key: _coerce(key, value, types[key]) for key, value in normalised.items()})
+        current.update({key: _parse(key, value, parsers[key]) if key in parsers else _coerce(key, value, types[key])
+                        for key, value in normalised.items()})
         return cls(**current)
 
     @classmethod
@@ -293,6 +301,16 @@ def _check_report_to(report_to: str) -> None:
                 f"--report-to {name}: transformers cannot use {name} here (its package is not installed, or a "
                 f"hosted service is not configured); install it with: pip install {package}, or pass --report-to none"
             )
+
+
+def _parse(name: str, value: Any, parse: Any) -> Any:
+    """A value from a file read by its field's own parser (``train_size``: 16 or ``"8/class"``)."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise UserError(f"{name}: {error}") from None
 
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:

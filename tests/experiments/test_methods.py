@@ -78,6 +78,9 @@ def test_logreg_and_setfit_are_paired_keyed_resumed_and_reported(files, tiny_ber
     (["--center-init", "supcon=kmeans"], "--center-init applies to none of the methods"),
     (["--beta", "supcon=0.5", "--methods", "ce,tripleentropy,setfit"], "'supcon' is not one of --methods"),
     (["--la", "4"], "--la applies to none of the methods ce,setfit,logreg"),
+    (["--methods", "ce,tripleentropy", "--baseline", "ce", "--setfit-iterations", "20"], "--setfit-iterations applies to none of the methods ce,tripleentropy"),
+    (["--setfit-iterations", "ce=20"], "--setfit-iterations: method ce does not read this setting (those that do here: setfit)"),
+    (["--setfit-iterations", "0"], "setfit_iterations must be an integer >= 1, got 0"),
     (["--methods", "ce,tripleentropy", "--baseline", "setfit"], "--baseline setfit is not one of --methods ce,tripleentropy"),
     (["--methods", "ce,svm"], "unknown method 'svm'"),
     (["--baseline", "ce,ce"], "--baseline needs one method or several distinct ones"),
@@ -132,3 +135,24 @@ def test_reproduce_report_pools_every_task_against_each_baseline(tmp_path):
     assert results[("logreg", 16)]["n"] == 6 and results[("logreg", 16)]["seconds_mean"] == 2.0
     assert "## All tasks pooled, against `ce`, beside the paper" in report
     assert "## All tasks pooled, against `setfit`" in report and "## Every task, against `setfit`" in report
+
+
+def test_setfit_iterations_reach_setfit_and_its_key_only_when_set(files, tiny_bert, tmp_path, monkeypatch):
+    from tripleentropy.experiments import methods
+
+    calls, real = [], methods.train_setfit
+
+    def spying(model_path, texts, labels, seed, **arguments):
+        calls.append(arguments)
+        return real(model_path, texts, labels, seed, **arguments)
+
+    monkeypatch.setattr(methods, "train_setfit", spying)
+    output = tmp_path / "out"
+    base = args(files, tiny_bert, output, "--methods", "ce,setfit", "--baseline", "ce", "--seeds", "1", "--jobs", "1")
+    assert main(base) == 0 and calls == [{}]
+    defaults = {run["key"]: run for run in records(output) if run["method"] == "setfit"}
+    assert [set(run["config"]) for run in defaults.values()] == [{"max_eval", "setfit"}]
+    assert main([*base, "--setfit-iterations", "2"]) == 0 and calls == [{}, {"num_iterations": 2}]
+    tuned = [run for run in records(output) if run["method"] == "setfit" and run["key"] not in defaults]
+    assert len(tuned) == 1 and tuned[0]["config"]["setfit_iterations"] == 2
+    assert main(base) == 0 and len(calls) == 2  # the run at setfit's defaults is found under its old key

@@ -70,10 +70,13 @@ def test_each_flag_states_its_default_once(command):
         assert (help_text or "").replace("%(default)s", "").lower().count("default") <= 1, (flag, help_text)
 
 
-def test_every_field_but_data_columns_is_a_flag():
-    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+def test_every_field_is_a_train_flag_but_the_setfit_setting_which_is_compares():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    train_help, compare_help = commands["train"].format_help(), commands["compare"].format_help()
     for name in TrainConfig.field_names():
-        assert "--" + name.replace("_", "-") in help_text, name
+        flag = "--" + name.replace("_", "-")
+        assert (flag in train_help) == (name != "setfit_iterations"), name
+    assert "--setfit-iterations" in compare_help and "--setfit-iterations" not in commands["tune"].format_help()
 
 
 @pytest.mark.parametrize("value, size", [(16, 16), ("16", 16), ("8/class", "8/class"), (" 8 / class", "8/class"), (None, None)])

@@ -37,7 +37,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "training settings",
         "the flags of `tripleentropy train`, for every method that reads them (logreg reads --pooling and "
-        "--max-length, setfit none: it runs at its defaults); give METHOD=VALUE[,METHOD=VALUE] to set one "
+        "--max-length, setfit only --setfit-iterations: it runs at its defaults otherwise); give METHOD=VALUE[,METHOD=VALUE] to set one "
         "per method, e.g. --lr ce=5e-5,tripleentropy=1e-4 (each method's runs train, are keyed and are "
         "recorded with their own values; --model is the same for all)",
     )

@@ -36,10 +36,13 @@ LOSS_FIELDS: dict[str, tuple[str, ...]] = {
     "supcon": ("beta", "temperature"),
     "ce": (),
 }
+# Settings of a method other than fine-tuning (fields that ``train`` has no flag for).
+OTHER_METHOD_FIELDS = frozenset(item.name for item in fields(TrainConfig) if not item.metadata.get("train", True))
 # Settings every fine-tuning method reads: the rest of TrainConfig.
 FINE_TUNING_FIELDS = tuple(
     item.name for item in fields(TrainConfig)
-    if item.name not in NOT_RESULT_FIELDS and not any(item.name in names for names in LOSS_FIELDS.values())
+    if item.name not in NOT_RESULT_FIELDS | OTHER_METHOD_FIELDS
+    and not any(item.name in names for names in LOSS_FIELDS.values())
 )
 
 
@@ -158,22 +161,26 @@ def _quiet_setfit() -> Iterator[None]:
 
 class SetFit(Method):
     """``setfit``: the SetFit library (Tunstall et al. 2022) at its defaults on the same encoder
-    directory: contrastive fine-tuning of the sentence encoder on pairs drawn from the sample,
-    then a logistic-regression head on its embeddings. Sentence pairs are joined with the
-    tokenizer's separator token (SetFit reads one text)."""
+    directory, but for ``setfit_iterations`` (its ``num_iterations``) when set: contrastive
+    fine-tuning of the sentence encoder on pairs drawn from the sample, then a logistic-regression
+    head on its embeddings. Sentence pairs are joined with the tokenizer's separator token (SetFit
+    reads one text)."""
 
     name = "setfit"
-    description = "SetFit (its defaults) on the same encoder"
+    description = "SetFit (its defaults, or --setfit-iterations) on the same encoder"
 
     @property
     def reads(self) -> tuple[str, ...]:
-        return ()
+        return ("setfit_iterations",)
 
     def key_settings(self, config: TrainConfig) -> dict[str, Any]:
         try:
-            return {"setfit": version("setfit")}  # its defaults are its version's
+            settings: dict[str, Any] = {"setfit": version("setfit")}  # its defaults are its version's
         except PackageNotFoundError:
             raise UserError("the setfit method needs the setfit package: pip install setfit") from None
+        if config.setfit_iterations is not None:  # unset, the key of a run at setfit's defaults
+            settings["setfit_iterations"] = config.setfit_iterations
+        return settings
 
     def run(self, config, train, evaluation, pretrained, label_names, positive_label=None) -> MethodResult:
         from ..modeling.pretrained import quiet_transformers
@@ -185,8 +192,9 @@ class SetFit(Method):
             return [e.text if e.text_pair is None else f"{e.text} {separator} {e.text_pair}" for e in examples]
 
         with quiet_transformers(), _quiet_setfit():
+            iterations = {} if config.setfit_iterations is None else {"num_iterations": config.setfit_iterations}
             model, seconds = train_setfit(pretrained.name_or_path, texts(train.examples),
-                                          [e.label for e in train.examples], config.seed)
+                                          [e.label for e in train.examples], config.seed, **iterations)
             predictions = model.predict(texts(evaluation.examples), batch_size=config.eval_batch_size, as_numpy=True)
         labels = [e.label for e in evaluation.examples]
         return MethodResult(classification_metrics(labels, [int(p) for p in predictions], label_names, positive_label),

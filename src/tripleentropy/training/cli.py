@@ -50,10 +50,10 @@ def flag_help(item: Field) -> str:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = ()) -> None:
-    """One flag per ``TrainConfig`` field (less those in ``skip``); unset flags stay absent so a
-    --config file shows through."""
+    """One flag per ``TrainConfig`` field that fine-tuning reads (less those in ``skip``); unset
+    flags stay absent so a --config file shows through."""
     for item in fields(TrainConfig):
-        if not item.metadata.get("cli", True) or item.name in skip:
+        if not item.metadata.get("cli", True) or not item.metadata.get("train", True) or item.name in skip:
             continue
         flag = "--" + item.name.replace("_", "-")
         help_text = flag_help(item)

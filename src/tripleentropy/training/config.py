@@ -144,6 +144,15 @@ class TrainConfig:
         default=True, metadata=_flag("batch examples of similar length together (less padding)")
     )
     eval_batch_size: int = field(default=128, metadata=_flag("batch size of evaluation"))
+    setfit_iterations: int | None = field(
+        default=None,
+        metadata=_flag(
+            "compare's setfit method only: text pairs drawn per training example, half similar and half "
+            "dissimilar (setfit's num_iterations; the SetFit paper used 20). Unset: setfit's default, which "
+            "draws every pair once and oversamples the rarer kind",
+            train=False,
+        ),
+    )
     early_stopping_patience: int = field(
         default=0,
         metadata=_flag(
@@ -201,6 +210,8 @@ class TrainConfig:
             isinstance(self.warmup_ratio, (int, float)) and 0.0 <= self.warmup_ratio < 1.0
         ):
             raise UserError(f"warmup_ratio must lie in [0, 1), got {self.warmup_ratio!r}")
+        if self.setfit_iterations is not None:
+            at_least("setfit_iterations", 1)
         if self.train_size is not None:
             try:
                 parse_sample_size(self.train_size)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tripleentropy.cli import main
+from tripleentropy.cli import build_parser, main
 
 from tests.tiny_models import sentences, write_csv
 
@@ -230,6 +230,16 @@ def test_reproduce_paper_preset_fails_cleanly_offline(tmp_path):
     assert "--preset quick" in result.stderr
     assert "--model" not in result.stderr  # reproduce has no such flag
     assert time.time() - started < 60
+
+
+def test_reproduce_seeds_replace_the_presets_own_number(tmp_path, capsys):
+    from tripleentropy.experiments.cli import validate_reproduce
+
+    argv = ["reproduce", "--preset", "smoke", "--output-dir", str(tmp_path / "smoke")]
+    assert validate_reproduce(build_parser().parse_args(argv)).seeds == 2
+    assert validate_reproduce(build_parser().parse_args([*argv, "--seeds", "7"])).seeds == 7
+    assert main([*argv, "--seeds", "0"]) == 2
+    assert "--seeds must be at least 1, got 0" in capsys.readouterr().err and not (tmp_path / "smoke").exists()
 
 
 @pytest.mark.e2e

@@ -137,6 +137,27 @@ def test_reproduce_report_pools_every_task_against_each_baseline(tmp_path):
     assert "## All tasks pooled, against `setfit`" in report and "## Every task, against `setfit`" in report
 
 
+def test_the_setfit_table_report_sets_measured_cells_beside_the_published_ones(tmp_path):
+    from tripleentropy.experiments.presets import PRESETS
+    from tripleentropy.experiments.reproduce import write_overall_report
+    from tripleentropy.experiments.stats import summarize
+
+    def record(task, method, seed, accuracy):
+        return {"key": f"{task}{method}{seed}", "method": method, "train_size": "8/class", "seed": seed,
+                "metrics": {"accuracy": accuracy}, "config": {}, "data_fingerprint": task, "seconds": 2.0,
+                "train_seconds": 1.0, "finished_at": "t"}
+
+    by_task = {task: [record(task, method, seed, base + 0.01 * seed)
+                      for method, base in (("ce", 0.70), ("tripleentropy", 0.72), ("setfit", 0.80)) for seed in range(3)]
+               for task in ("CR", "SST5")}
+    preset = PRESETS["setfit-table"]
+    summaries = {task: summarize(runs, baseline=list(preset.baselines)) for task, runs in by_task.items()}
+    report = write_overall_report(preset, summaries, by_task, tmp_path, {"command": "test"}).read_text()
+    assert "## Beside the published table" in report and "beside the paper" not in report
+    assert "| CR | 8/class | 71.00 ± 1.00 | 81.00 ± 1.00 | 73.00 ± 1.00 | 88.5 | 58.8 |" in report
+    assert "| SST5 | 8/class | 71.00 ± 1.00 | 81.00 ± 1.00 | 73.00 ± 1.00 | 43.6 | 33.5 |" in report
+
+
 def test_setfit_iterations_reach_setfit_and_its_key_only_when_set(files, tiny_bert, tmp_path, monkeypatch):
     from tripleentropy.experiments import methods
 

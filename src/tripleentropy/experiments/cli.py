@@ -389,6 +389,10 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, metavar="MODEL",
                         help="run the preset's grid on this encoder instead of the preset's own: a shortcut "
                              "(minilm, mpnet; see `tripleentropy models`), a local model directory or a hub id")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help="seeds per training size instead of the preset's own number (each seed draws its own "
+                             "training sample; with folds, seed i evaluates on fold i mod 10): fewer for a CPU, and "
+                             "a grid resumed with more seeds keeps the runs of the first ones")
     _add_jobs_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir_argument(parser)
@@ -397,13 +401,15 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 class ReproduceRequest(NamedTuple):
     """What ``reproduce`` runs, from its validated flags: the preset, its tasks to run, the
-    ``--jobs`` value, one ``TrainConfig`` per method and the model (``--model`` or the preset's)."""
+    ``--jobs`` value, one ``TrainConfig`` per method, the model (``--model`` or the preset's) and
+    the number of seeds (``--seeds`` or the preset's)."""
 
     preset: Any
     tasks: list[str]
     jobs: int | str
     configs: dict[str, Any]
     model: str
+    seeds: int
 
 
 def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
@@ -411,6 +417,7 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
     jobs, the output directory, what the preset's methods need and whether the preset's model
     can be had."""
     from ..modeling import BUNDLED_MODEL, resolve_model
+    from ..modeling.packaged import PACKAGED_MODELS
     from ..modeling.settings import LOSSES
     from ..training.config import TrainConfig
     from .compare import parse_jobs
@@ -418,6 +425,8 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
 
     preset = PRESETS[args.preset]
     jobs = parse_jobs(args.jobs)
+    _positive("--seeds", args.seeds)
+    seeds = preset.seeds if args.seeds is None else args.seeds
     tasks = list(preset.tasks)
     if args.tasks:
         wanted = [task.strip().upper() for task in args.tasks.split(",") if task.strip()]
@@ -434,9 +443,9 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
     }
     _check_methods(preset.methods, configs)
     _check_comparison_dir(args.output_dir, "reproduce")
-    if args.model:
-        resolve_model(model)
-        return ReproduceRequest(preset, tasks, jobs, configs, model)
+    if args.model or model in PACKAGED_MODELS:
+        resolve_model(model)  # a missing shortcut says how to install it
+        return ReproduceRequest(preset, tasks, jobs, configs, model, seeds)
     try:
         resolve_model(model)
     except UserError:
@@ -447,7 +456,7 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
             f"(HF_HUB_OFFLINE=1) and has no cached copy of it: run it where the hub can be reached, without "
             f"HF_HUB_OFFLINE, or run --preset {offline_presets} (the bundled model)"
         ) from None
-    return ReproduceRequest(preset, tasks, jobs, configs, model)
+    return ReproduceRequest(preset, tasks, jobs, configs, model, seeds)
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -456,16 +465,16 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .report import format_summary_table
     from .reproduce import write_overall_report
 
-    preset, tasks, jobs, configs, model = validate_reproduce(args)
+    preset, tasks, jobs, configs, model, seeds = validate_reproduce(args)
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
     pretrained = load_pretrained(model)
     started = time.perf_counter()
     summaries, records, workers = {}, {}, 1
     for task in tasks:
         result = run_comparison(
-            designs[task], configs, list(preset.methods), list(preset.train_sizes), list(range(preset.seeds)),
+            designs[task], configs, list(preset.methods), list(preset.train_sizes), list(range(seeds)),
             os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}", baselines=preset.baselines,
-            paper_gains=preset.paper_gains(), progress=not args.quiet, pretrained=pretrained, jobs=jobs,
+            paper_gains=preset.paper_gains() or None, progress=not args.quiet, pretrained=pretrained, jobs=jobs,
         )
         summaries[task], records[task] = result.summary, result.records
         workers = max(workers, result.workers)

@@ -256,6 +256,21 @@ def test_reproduce_smoke_preset_on_the_bundled_model(tmp_path):
     for task in ("CR", "TREC"):
         assert len(list((output / task / "runs").glob("*.json"))) == 4
     assert "beside the paper" in (output / "report.md").read_text()
+    # --report-only rewrites the reports from the stored runs, training nothing.
+    assert main(["reproduce", "--preset", "smoke", "--output-dir", str(output), "--quiet", "--report-only"]) == 0
+    assert json.loads((output / "summary.json").read_text())["pooled"] == summary["pooled"]
+
+
+def test_reproduce_report_only_trains_and_loads_nothing(tmp_path, monkeypatch):
+    from tripleentropy.data import resolve_data_dir, tasks
+
+    if not all(tasks.task_is_present(tasks.get_task(name), resolve_data_dir()) for name in ("CR", "TREC")):
+        pytest.skip("SentEval data not found (set TRIPLEENTROPY_DATA)")
+    monkeypatch.setattr("tripleentropy.modeling.load_pretrained", lambda *a, **k: pytest.fail("model loaded"))
+    output = tmp_path / "smoke"
+    assert main(["reproduce", "--preset", "smoke", "--output-dir", str(output), "--quiet", "--report-only"]) == 0
+    assert not list((output / "CR" / "runs").glob("*.json"))
+    assert "0 of the grid's 4 runs are stored" in (output / "CR" / "report.md").read_text()
 
 
 def spy_training(monkeypatch) -> list:

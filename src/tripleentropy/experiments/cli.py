@@ -394,6 +394,9 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
                              "training sample; with folds, seed i evaluates on fold i mod 10): fewer for a CPU, and "
                              "a grid resumed with more seeds keeps the runs of the first ones")
     _add_jobs_flag(parser)
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write every task's report and the overall one from the runs of the "
+                             "grid already in DIR (they say how many are missing)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir_argument(parser)
     parser.set_defaults(handler=_reproduce, validate=validate_reproduce)
@@ -467,7 +470,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     preset, tasks, jobs, configs, model, seeds = validate_reproduce(args)
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
-    pretrained = load_pretrained(model)
+    pretrained = None if args.report_only else load_pretrained(model)
     started = time.perf_counter()
     summaries, records, workers = {}, {}, 1
     for task in tasks:
@@ -475,6 +478,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             designs[task], configs, list(preset.methods), list(preset.train_sizes), list(range(seeds)),
             os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}", baselines=preset.baselines,
             paper_gains=preset.paper_gains() or None, progress=not args.quiet, pretrained=pretrained, jobs=jobs,
+            report_only=args.report_only,
         )
         summaries[task], records[task] = result.summary, result.records
         workers = max(workers, result.workers)

@@ -82,3 +82,4 @@ def test_every_field_is_a_train_flag_but_the_setfit_setting_which_is_compares():
 @pytest.mark.parametrize("value, size", [(16, 16), ("16", 16), ("8/class", "8/class"), (" 8 / class", "8/class"), (None, None)])
 def test_train_size_is_a_total_or_a_per_class_count(value, size):
     assert TrainConfig.from_dict({"train_size": value}).validate().train_size == size
+    assert TrainConfig(train_size=value).validate().train_size == size

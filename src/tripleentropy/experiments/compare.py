@@ -170,10 +170,10 @@ def _check_per_class(design: Design, size: str, per_class: int, available: Mappi
     label, count = shortest
     where = (f"the training folds of a seed ({design.num_folds}-fold cross-validation)" if design.uses_folds
              else "its training data")
+    advice = f"use at most {count}/class" if count else "a per-class size needs every class in the training data"
     raise UserError(
         f"--train-sizes {size}: {design.name} has only {count} example{'' if count == 1 else 's'} of the class "
-        f"{design.label_names[label]!r} in {where}; use at most {count}/class"
-        + ("" if count else ", or data with every class")
+        f"{design.label_names[label]!r} in {where}; {advice}"
     )
 
 

@@ -214,7 +214,7 @@ class TrainConfig:
             at_least("setfit_iterations", 1)
         if self.train_size is not None:
             try:
-                parse_sample_size(self.train_size)
+                self.train_size = parse_sample_size(self.train_size)  # one spelling: "8/class", 16
             except ValueError as error:
                 raise UserError(f"train_size: {error}") from None
         if self.weight_decay < 0 or self.tau < 0:

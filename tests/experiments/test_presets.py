@@ -31,7 +31,7 @@ def test_the_cpu_presets_train_with_the_few_shot_recipe():
 def test_the_setfit_table_preset_sets_every_cell_beside_setfits_published_accuracy():
     preset = PRESETS["setfit-table"]
     assert (preset.model, preset.tasks, preset.train_sizes) == ("mpnet", ("CR", "SST5"), ("8/class", "16/class", "64/class"))
-    assert preset.methods == ("ce", "tripleentropy", "setfit") and preset.baselines == ("ce", "setfit")
+    assert preset.methods == ("ce", "tripleentropy", "setfit", "logreg") and preset.baselines == ("ce", "setfit")
     assert preset.max_eval is None and preset.paper_gains() == []  # the paper's size classes are not these
     # SetFit as its paper's table ran it; the fine-tuning runs do not read the setting
     assert preset.settings == {**FEW_SHOT_RECIPE, "setfit_iterations": 20}

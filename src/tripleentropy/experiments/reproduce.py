@@ -138,7 +138,7 @@ def _published_section(preset: Preset, summaries: Mapping[str, Mapping[str, Any]
     rows = []
     for task, task_summary in summaries.items():
         means = {(r["train_size"], r["method"]): r for r in task_summary["results"]}
-        for size in task_summary["train_sizes"]:
+        for size in preset.train_sizes:  # every size of the grid: a published cell not run yet shows as –
             measured = [means.get((size, method)) for method in methods]
             rows.append([task, str(size),
                          *("–" if entry is None else _mean_cell(entry) for entry in measured),

@@ -159,6 +159,25 @@ def test_the_setfit_table_report_sets_measured_cells_beside_the_published_ones(t
     assert "| CR | 64/class | – | – | – | 90.4 | 88.9 |" in report  # not run: the published cells stand alone
 
 
+def test_the_overall_report_of_a_partial_grid_where_a_baseline_has_no_runs_at_a_size(tmp_path):
+    """A grid stopped part-way: at 16/class only a ce run is stored, none of setfit (a baseline)."""
+    from tripleentropy.experiments.presets import PRESETS
+    from tripleentropy.experiments.reproduce import write_overall_report
+    from tripleentropy.experiments.stats import summarize
+
+    def record(method, size, seed, accuracy):
+        return {"key": f"{method}{size}{seed}", "method": method, "train_size": size, "seed": seed,
+                "metrics": {"accuracy": accuracy}, "config": {}, "data_fingerprint": "CR", "seconds": 2.0,
+                "train_seconds": 1.0, "finished_at": "t"}
+
+    runs = [record(method, "8/class", seed, 0.7 + 0.01 * seed) for method in ("ce", "setfit") for seed in range(2)]
+    runs.append(record("ce", "16/class", 0, 0.8))
+    preset = PRESETS["setfit-table"]
+    summaries = {"CR": summarize(runs, baseline=list(preset.baselines))}
+    report = write_overall_report(preset, summaries, {"CR": runs}, tmp_path, {"command": "test"}).read_text()
+    assert "| CR | 16/class | 80.00 | – | 89.0 | 73.2 |" in report
+
+
 def test_setfit_iterations_reach_setfit_and_its_key_only_when_set(files, tiny_bert, tmp_path, monkeypatch):
     from tripleentropy.experiments import methods
 

@@ -89,9 +89,11 @@ def write_overall_report(
             for c in task_summary["comparisons"]:
                 if c["baseline"] != baseline:
                     continue
-                base, other = means[(c["train_size"], baseline)], means[(c["train_size"], c["method"])]
-                rows.append([f"[{task}]({task}/report.md)", str(c["train_size"]), c["method"], f"{base['mean']:.2f}",
-                             f"{other['mean']:.2f}", format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]),
+                # In a grid stopped part-way either side may have no runs at this size yet.
+                base, other = means.get((c["train_size"], baseline)), means.get((c["train_size"], c["method"]))
+                rows.append([f"[{task}]({task}/report.md)", str(c["train_size"]), c["method"],
+                             *("–" if entry is None else f"{entry['mean']:.2f}" for entry in (base, other)),
+                             format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]),
                              format_p(c["p_value"]), f"{c['wins']}/{c['losses']}/{c['ties']}"])
         lines += markdown_table(["Task", "Size", "Method", f"{baseline} acc", "Method acc", "Diff", "95% CI", "p", "W/L/T"], rows)
     f1_tasks = {task: s for task, s in summaries.items() if s.get("positive_label")}

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from .examples import LabeledData
 from .fetch import GITHUB_RAW, SOURCES, fetch_senteval
@@ -108,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluation file whose labels must all occur in the training file (repeatable)",
     )
     add_column_arguments(check_parser)
-    check_parser.add_argument("--train-size", type=_sample_size, metavar="N|N/class",
+    check_parser.add_argument("--train-size", type=argument_type(parse_sample_size), metavar="N|N/class",
                               help="check a stratified sample of N examples, or N/class: N examples of every class")
     check_parser.add_argument("--folds", type=int, metavar="K", help="check a stratified K-fold split")
     check_parser.add_argument("--seed", type=int, default=0, help="seed for the sample and folds (default: 0)")
@@ -155,11 +157,15 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_size(text: str) -> int | str:
-    try:
-        return parse_sample_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as an argparse type: its ``ValueError`` becomes the flag's error message."""
+    def argument(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return argument
 
 
 def _check(args: argparse.Namespace) -> int:

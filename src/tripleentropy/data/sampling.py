@@ -53,6 +53,12 @@ def short_class_counts(labels: Sequence[int], num_classes: int, per_class: int) 
     return sorted(((label, count) for label, count in enumerate(counts) if count < per_class), key=lambda item: item[1])
 
 
+def shortest_class(pools: Sequence[Sequence[int]], num_classes: int, per_class: int) -> tuple[int, int] | None:
+    """Over several pools of labels, the ``(class, count)`` furthest below ``per_class``, or None."""
+    short = [item for labels in pools for item in short_class_counts(labels, num_classes, per_class)]
+    return min(short, key=lambda item: item[1], default=None)
+
+
 def _indices_by_class(labels: Sequence[int], rng: random.Random) -> dict[int, list[int]]:
     by_class: dict[int, list[int]] = {}
     for index, label in enumerate(labels):

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..data import Example, LabeledData, get_task, load_file, load_task, sample_train, stratified_folds
-from ..data.sampling import per_class_count, short_class_counts
+from ..data.sampling import per_class_count, shortest_class
 from ..errors import UserError
 from .grid import RunSpec, make_grid, normalize_train_size, run_grid, worker_threads
 from .methods import get_method
@@ -162,9 +162,8 @@ def check_train_sizes(design: Design, sizes: Sequence[Any], seeds: Sequence[int]
 def _check_per_class(design: Design, size: str, per_class: int, available: Mapping[int, Sequence[int]]) -> None:
     """Refuse ``--train-sizes N/class`` when a class has fewer than N examples to sample from."""
     pools = list(available.values()) or [range(len(design.pool))]
-    short = [short_class_counts([design.pool[i].label for i in indices], len(design.label_names), per_class)
-             for indices in pools]
-    shortest = min((item for items in short for item in items), key=lambda item: item[1], default=None)
+    shortest = shortest_class([[design.pool[i].label for i in indices] for indices in pools], len(design.label_names),
+                              per_class)
     if shortest is None:
         return
     label, count = shortest

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from ..data import Example, stratified_folds
-from ..data.sampling import per_class_count, short_class_counts
+from ..data.sampling import per_class_count, shortest_class
 from ..errors import UserError
 from .compare import Design, _sample_indices, check_train_sizes, run_settings
 from .grid import train_size_slug
@@ -160,10 +160,10 @@ class TuningData:
         where = " outside an inner validation fold" if self.uses_inner_folds else ""
         per_class = per_class_count(train_size)
         if per_class is not None:
-            short = [item for indices in pools for item in short_class_counts(
-                [self.pool[i].label for i in indices], len(self.label_names), per_class)]
-            if short:
-                label, count = min(short, key=lambda item: item[1])
+            shortest = shortest_class([[self.pool[i].label for i in indices] for indices in pools],
+                                      len(self.label_names), per_class)
+            if shortest is not None:
+                label, count = shortest
                 raise UserError(f"{self.name} has {count} training examples of the class {self.label_names[label]!r}"
                                 f"{where}, fewer than the training size {train_size} to tune for")
             return

@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
 from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task, read_lines
+from ..data.cli import argument_type
 from ..errors import UserError
 from ..outputs import check_output_dir, check_output_file, write_bytes_atomic
 from .config import TrainConfig
@@ -26,17 +27,6 @@ def field_type(annotation: str):
         if part in _TYPES:
             return _TYPES[part]
     return str
-
-
-def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``parse`` as an argparse type: its ``ValueError`` becomes the flag's error message."""
-    def argument(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    return argument
 
 
 def flag_help(item: Field) -> str:
@@ -63,7 +53,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = (
             )
             continue
         parse = item.metadata.get("parse")
-        kind = _argument_type(parse) if parse else field_type(item.type)
+        kind = argument_type(parse) if parse else field_type(item.type)
         metavar = item.metadata.get("metavar") or ("FILE" if item.name in ("train", "validation") else item.name.upper())
         parser.add_argument(
             flag,

@@ -242,6 +242,44 @@ def test_reproduce_seeds_replace_the_presets_own_number(tmp_path, capsys):
     assert "--seeds must be at least 1, got 0" in capsys.readouterr().err and not (tmp_path / "smoke").exists()
 
 
+def test_reproduce_train_sizes_picks_some_of_the_presets_sizes(tmp_path, capsys):
+    from tripleentropy.experiments.cli import validate_reproduce
+
+    argv = ["reproduce", "--preset", "fewshot", "--output-dir", str(tmp_path / "fewshot")]
+    assert validate_reproduce(build_parser().parse_args(argv)).run_sizes is None
+    assert validate_reproduce(build_parser().parse_args([*argv, "--train-sizes", " 64 ,16"])).run_sizes == [64, 16]
+    assert main([*argv, "--train-sizes", "16,20"]) == 2
+    error = capsys.readouterr().err
+    assert "--train-sizes: 20 not in the fewshot preset (16, 64)" in error and "Traceback" not in error
+    assert not (tmp_path / "fewshot").exists()
+
+
+def test_run_sizes_train_only_those_and_the_report_covers_the_whole_grid(files, tiny_bert, tmp_path, monkeypatch):
+    from tripleentropy.errors import UserError
+    from tripleentropy.experiments.compare import design_from_files, run_comparison
+    from tripleentropy.training.config import TrainConfig
+
+    calls = count_training(monkeypatch)
+    design = design_from_files(str(files[0]), str(files[1]), {}, None, None)
+    configs = {loss: TrainConfig(model=str(tiny_bert), loss=loss, epochs=1, batch_size=8, max_length=16).validate()
+               for loss in ("ce", "tripleentropy")}
+    output = tmp_path / "grid"
+
+    def grid(run_sizes):
+        return run_comparison(design, configs, ["ce", "tripleentropy"], [8, 16], [0], str(output), title="t",
+                              progress=False, run_sizes=run_sizes)
+
+    result = grid([16])
+    assert len(calls) == 2 and {record["train_size"] for record in result.records} == {16}
+    assert "2 of the grid's 4 runs are stored" in (output / "report.md").read_text()
+    result = grid(["8"])
+    assert len(calls) == 4 and sorted(record["train_size"] for record in result.records) == [8, 8, 16, 16]
+    assert "runs are stored" not in (output / "report.md").read_text()
+    with pytest.raises(UserError, match="training size 32 is not one of the grid's"):
+        grid([32])
+    assert len(calls) == 4
+
+
 @pytest.mark.e2e
 def test_reproduce_smoke_preset_on_the_bundled_model(tmp_path):
     from tripleentropy.data import resolve_data_dir, tasks

@@ -386,6 +386,10 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", required=True, metavar="DIR",
                         help="one compare folder per task in DIR/TASK, and the overall report in DIR/report.md")
     parser.add_argument("--tasks", default=None, help="comma-separated subset of the preset's tasks")
+    parser.add_argument("--train-sizes", default=None, metavar="SIZES",
+                        help="train only these of the preset's training sizes, comma-separated (e.g. 16/class): a "
+                             "CPU can run a grid size by size. The reports still cover every size of the preset, "
+                             "from the runs stored so far (they say how many are missing)")
     parser.add_argument("--model", default=None, metavar="MODEL",
                         help="run the preset's grid on this encoder instead of the preset's own: a shortcut "
                              "(minilm, mpnet; see `tripleentropy models`), a local model directory or a hub id")
@@ -404,8 +408,9 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
 
 class ReproduceRequest(NamedTuple):
     """What ``reproduce`` runs, from its validated flags: the preset, its tasks to run, the
-    ``--jobs`` value, one ``TrainConfig`` per method, the model (``--model`` or the preset's) and
-    the number of seeds (``--seeds`` or the preset's)."""
+    ``--jobs`` value, one ``TrainConfig`` per method, the model (``--model`` or the preset's), the
+    number of seeds (``--seeds`` or the preset's) and the sizes to train (``--train-sizes``; None:
+    all of the preset's)."""
 
     preset: Any
     tasks: list[str]
@@ -413,6 +418,7 @@ class ReproduceRequest(NamedTuple):
     configs: dict[str, Any]
     model: str
     seeds: int
+    run_sizes: list[Any] | None = None
 
 
 def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
@@ -437,6 +443,16 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
         if unknown:
             raise UserError(f"--tasks: {', '.join(unknown)} not in the {preset.name} preset ({', '.join(tasks)})")
         tasks = wanted
+    run_sizes = None
+    if args.train_sizes:
+        from .grid import normalize_train_size
+
+        run_sizes = _parse_sizes(args.train_sizes)
+        grid_sizes = [normalize_train_size(size) for size in preset.train_sizes]
+        unknown = [str(size) for size in run_sizes if size not in grid_sizes]
+        if unknown:
+            raise UserError(f"--train-sizes: {', '.join(unknown)} not in the {preset.name} preset "
+                            f"({', '.join(map(str, grid_sizes))})")
     model = args.model or preset.model
     configs = {
         method: TrainConfig.from_dict(
@@ -448,7 +464,7 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
     _check_comparison_dir(args.output_dir, "reproduce")
     if args.model or model in PACKAGED_MODELS:
         resolve_model(model)  # a missing shortcut says how to install it
-        return ReproduceRequest(preset, tasks, jobs, configs, model, seeds)
+        return ReproduceRequest(preset, tasks, jobs, configs, model, seeds, run_sizes)
     try:
         resolve_model(model)
     except UserError:
@@ -459,7 +475,7 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
             f"(HF_HUB_OFFLINE=1) and has no cached copy of it: run it where the hub can be reached, without "
             f"HF_HUB_OFFLINE, or run --preset {offline_presets} (the bundled model)"
         ) from None
-    return ReproduceRequest(preset, tasks, jobs, configs, model, seeds)
+    return ReproduceRequest(preset, tasks, jobs, configs, model, seeds, run_sizes)
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -468,7 +484,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .report import format_summary_table
     from .reproduce import write_overall_report
 
-    preset, tasks, jobs, configs, model, seeds = validate_reproduce(args)
+    preset, tasks, jobs, configs, model, seeds, run_sizes = validate_reproduce(args)
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
     pretrained = None if args.report_only else load_pretrained(model)
     started = time.perf_counter()
@@ -478,7 +494,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             designs[task], configs, list(preset.methods), list(preset.train_sizes), list(range(seeds)),
             os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}", baselines=preset.baselines,
             paper_gains=preset.paper_gains() or None, progress=not args.quiet, pretrained=pretrained, jobs=jobs,
-            report_only=args.report_only,
+            run_sizes=run_sizes, report_only=args.report_only,
         )
         summaries[task], records[task] = result.summary, result.records
         workers = max(workers, result.workers)

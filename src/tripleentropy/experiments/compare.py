@@ -321,6 +321,7 @@ def run_comparison(
     cell_settings: Mapping[tuple, Mapping[str, Any]] | None = None,
     tuning: Mapping[str, Any] | None = None,
     shard: tuple[int, int] | None = None,
+    run_sizes: Sequence[Any] | None = None,
     report_only: bool = False,
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
@@ -333,8 +334,8 @@ def run_comparison(
     settings in that cell; a loss without an entry for a cell has no run there yet (its tuning
     is not finished). ``tuning`` describes the tuning for the report and ``summary.json``.
     ``shard=(i, n)`` runs only the i-th (1-based) of n disjoint parts of the grid: cell number c
-    (one training size and seed, every loss) belongs to part ``c % n + 1``. ``report_only``
-    trains nothing. Either way the summary covers every run of the grid already stored, by any
+    (one training size and seed, every loss) belongs to part ``c % n + 1``. ``run_sizes`` (some of
+    ``train_sizes``) trains only the runs at those sizes. ``report_only`` trains nothing. Either way the summary covers every run of the grid already stored, by any
     part, and says how many are missing.
     """
     from .report import write_outputs
@@ -350,6 +351,10 @@ def run_comparison(
         raise UserError(f"every method must start from the same model (the runs are paired); got {model_name} and {', '.join(other_models)}")
     sizes = [normalize_train_size(size) for size in train_sizes]
     check_train_sizes(design, sizes, seeds)
+    sizes_to_run = sizes if run_sizes is None else [normalize_train_size(size) for size in run_sizes]
+    not_in_grid = [str(size) for size in sizes_to_run if size not in sizes]
+    if not_in_grid:
+        raise UserError(f"training size {', '.join(not_in_grid)} is not one of the grid's ({', '.join(map(str, sizes))})")
     fingerprint = design.fingerprint()
     from ..modeling import model_fingerprint
 
@@ -375,7 +380,7 @@ def run_comparison(
                 cell_methods, [size], [seed], model=model_name, data_fingerprint=fingerprint,
                 method_settings=cell_method_settings, folds=None if fold is None else [fold], model_fingerprint=weights,
             )
-            if shard is None or cell_number % shard[1] == shard[0] - 1:
+            if (shard is None or cell_number % shard[1] == shard[0] - 1) and size in sizes_to_run:
                 mine += cell
             specs += cell
             cell_number += 1
@@ -384,6 +389,8 @@ def run_comparison(
     run = ComparisonRun(design, configs, model_name, pretrained, cell_settings)
     if todo and progress:
         part = "" if shard is None else f" (part {shard[0]} of {shard[1]}: {len(mine)} runs)"
+        if run_sizes is not None:
+            part += f" ({len(mine)} at {', '.join(map(str, sizes_to_run))})"
         print(f"{design.name}: {len(specs)} runs{part}, {len(mine) - len(todo)} already done", file=sys.stderr)
     workers = resolve_jobs(jobs, len(todo))
     if not report_only:

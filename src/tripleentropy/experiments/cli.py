@@ -418,7 +418,7 @@ class ReproduceRequest(NamedTuple):
     configs: dict[str, Any]
     model: str
     seeds: int
-    run_sizes: list[Any] | None = None
+    run_sizes: list[Any] | None
 
 
 def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:

@@ -335,8 +335,9 @@ def run_comparison(
     is not finished). ``tuning`` describes the tuning for the report and ``summary.json``.
     ``shard=(i, n)`` runs only the i-th (1-based) of n disjoint parts of the grid: cell number c
     (one training size and seed, every loss) belongs to part ``c % n + 1``. ``run_sizes`` (some of
-    ``train_sizes``) trains only the runs at those sizes. ``report_only`` trains nothing. Either way the summary covers every run of the grid already stored, by any
-    part, and says how many are missing.
+    ``train_sizes``) trains only the runs at those sizes. ``report_only`` trains nothing. Either
+    way the summary covers every run of the grid already stored, by any part, and says how many
+    are missing.
     """
     from .report import write_outputs
 
@@ -388,9 +389,9 @@ def run_comparison(
     todo = [] if report_only else [spec for spec in mine if store.load(spec.key) is None]
     run = ComparisonRun(design, configs, model_name, pretrained, cell_settings)
     if todo and progress:
-        part = "" if shard is None else f" (part {shard[0]} of {shard[1]}: {len(mine)} runs)"
-        if run_sizes is not None:
-            part += f" ({len(mine)} at {', '.join(map(str, sizes_to_run))})"
+        which = [] if shard is None else [f"part {shard[0]} of {shard[1]}"]
+        which += [] if run_sizes is None else [f"at {', '.join(map(str, sizes_to_run))}"]
+        part = f" ({', '.join(which)}: {len(mine)} runs)" if which else ""
         print(f"{design.name}: {len(specs)} runs{part}, {len(mine) - len(todo)} already done", file=sys.stderr)
     workers = resolve_jobs(jobs, len(todo))
     if not report_only:

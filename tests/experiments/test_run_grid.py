@@ -179,6 +179,18 @@ def sleep_in_worker(spec):
     return accuracy_of(spec)
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def grid_script(store: Path, run_fn: str, jobs: int) -> str:
+    """Python source that runs :func:`grid` into ``store`` with this module's ``run_fn``."""
+    return (
+        f"from tests.experiments.test_run_grid import grid, {run_fn}\n"
+        "from tripleentropy.experiments import RunStore, run_grid\n"
+        f"run_grid(grid(), RunStore({str(store)!r}), {run_fn}, progress=False, jobs={jobs})\n"
+    )
+
+
 def _running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -191,15 +203,10 @@ def _running(pid: int) -> bool:
 def test_ctrl_c_stops_the_workers_at_once(tmp_path):
     pids = tmp_path / "pids"
     pids.mkdir()
-    script = (
-        "from tests.experiments.test_run_grid import grid, sleep_in_worker\n"
-        "from tripleentropy.experiments import RunStore, run_grid\n"
-        f"run_grid(grid(), RunStore({str(tmp_path / 'store')!r}), sleep_in_worker, progress=False, jobs=2)\n"
-    )
-    root = Path(__file__).resolve().parents[2]
+    script = grid_script(tmp_path / "store", "sleep_in_worker", jobs=2)
     # Ctrl-C in a terminal reaches a process whose SIGINT is not ignored; a test run started in the
     # background of a non-interactive shell (CI, `make test &`) would hand down an ignored one.
-    process = subprocess.Popen([sys.executable, "-c", script], cwd=root, start_new_session=True,
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                                env={**os.environ, "GRID_TEST_PIDS": str(pids)}, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -220,3 +227,87 @@ def test_training_sizes_sort_totals_then_per_class_sizes_then_full():
     sizes = ["full", "16/class", 64, "2/class", 8]
     assert sorted(sizes, key=train_size_order) == [8, 64, "2/class", "16/class", "full"]
     assert [train_size_slug(size) for size in (8, "16/class", "full")] == ["8", "16-per-class", "full"]
+
+
+def test_a_claim_is_exclusive_until_released_and_leaves_no_file(tmp_path):
+    mine, theirs = RunStore(tmp_path), RunStore(tmp_path)
+    assert mine.claim("k") and mine.claim("k")
+    assert not theirs.claim("k")
+    mine.release("k")
+    assert not (tmp_path / "runs" / "k.claim").exists()
+    assert theirs.claim("k")
+    theirs.release_all()
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_a_claim_file_left_by_a_killed_process_is_taken_over(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "k.claim").write_text("other-host pid 1\n")  # its process gone: no lock
+    assert RunStore(tmp_path).claim("k")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_run_another_process_holds_is_waited_for_and_its_record_used(tmp_path, jobs):
+    import threading
+
+    from tripleentropy.experiments.grid import make_record
+
+    specs, other = grid(), RunStore(tmp_path)
+    assert other.claim(specs[0].key)
+    returned = []
+    thread = threading.Thread(target=lambda: returned.append(run_grid(specs, RunStore(tmp_path), accuracy_of,
+                                                                      progress=False, jobs=jobs)))
+    thread.start()
+    deadline = time.time() + 60
+    while len(list((tmp_path / "runs").glob("*.json"))) < 11 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert thread.is_alive(), "run_grid should wait for the run the other process holds"
+    theirs = make_record(specs[0], {"metrics": {"accuracy": 0.123}}, 1.0)
+    other.save(specs[0].key, theirs)
+    other.release(specs[0].key)
+    thread.join(timeout=60)
+    assert not thread.is_alive() and returned[0][0] == theirs
+    assert [r["key"] for r in returned[0]] == [s.key for s in specs]
+    assert not list((tmp_path / "runs").glob("*.claim"))
+
+
+def test_a_run_whose_holder_ended_without_storing_it_is_trained_here(tmp_path):
+    import threading
+
+    specs, other, run_fn = grid()[:2], RunStore(tmp_path), Recorder()
+    assert other.claim(specs[0].key)
+    threading.Timer(0.3, other.release, args=(specs[0].key,)).start()
+    records = run_grid(specs, RunStore(tmp_path), run_fn, progress=False)
+    assert [spec.key for spec in run_fn.calls] == [specs[1].key, specs[0].key]
+    assert records[0]["metrics"] == accuracy_of(specs[0])["metrics"]
+
+
+def test_a_failed_run_releases_every_claim(tmp_path):
+    store, specs = RunStore(tmp_path), grid()
+    with pytest.raises(RuntimeError):
+        run_grid(specs, store, fail_on_first_seed_1, progress=False)
+    assert all(RunStore(tmp_path).claim(spec.key) for spec in specs)
+
+
+def note_the_run_and_sleep(spec):
+    import os
+    import time
+
+    marks = Path(os.environ["GRID_TEST_MARKS"])
+    (marks / f"{spec.key}-{os.getpid()}").touch()
+    time.sleep(0.3)
+    return accuracy_of(spec)
+
+
+def test_two_processes_on_one_store_train_every_run_once(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = grid_script(tmp_path / "store", "note_the_run_and_sleep", jobs=1)
+    processes = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "GRID_TEST_MARKS": str(marks)})
+                 for _ in range(2)]
+    assert [process.wait(timeout=120) for process in processes] == [0, 0]
+    trained = [name.split("-")[0] for name in os.listdir(marks)]
+    assert sorted(trained) == sorted(spec.key for spec in grid())
+    assert len({name.split("-")[1] for name in os.listdir(marks)}) == 2, "both processes should have trained runs"
+    assert len(list((tmp_path / "store" / "runs").glob("*.json"))) == 12

@@ -413,7 +413,8 @@ def run_comparison(
         "seeds": ", ".join(str(seed) for seed in seeds),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(workers),
-        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(todo)} runs trained, {len(records) - len(todo)} reused)",
+        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(store.saved_keys)} runs trained, "
+                                        f"{len(records) - len(store.saved_keys)} reused)",
     }
     if report_only:
         context["wall time of this invocation"] = f"{seconds / 60:.1f} min (--report-only: {len(records)} stored runs reported)"

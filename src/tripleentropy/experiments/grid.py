@@ -8,8 +8,9 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Union
@@ -189,6 +190,11 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     already going have finished; every finished run is stored, so calling ``run_grid`` again
     resumes after it. Returns the records of all specs, in spec order, whether they were run now
     or found in the store.
+
+    Processes may share one store: each run is claimed (:meth:`RunStore.claim`) before it starts,
+    so a run another process is training is skipped, and once nothing else is left this call
+    waits for it, then uses its record; a run whose process ended without storing it is trained
+    here.
     """
     keys = [spec.key for spec in specs]
     if len(set(keys)) != len(keys):
@@ -203,12 +209,41 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     todo = [spec for spec, key in zip(specs, keys) if key not in records]
     with tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc="runs", file=sys.stderr,
               disable=not progress, dynamic_ncols=True) as bar:
-        finished = _run_in_workers(todo, run_fn, jobs) if jobs > 1 and len(todo) > 1 else _run_here(todo, run_fn, bar)
-        for spec, result, seconds in finished:
-            record = make_record(spec, result, seconds)
-            store.save(record["key"], record)
-            records[record["key"]] = record
-            bar.update(1)
+        pending, held_elsewhere = deque(todo), []
+
+        def take() -> RunSpec | None:
+            """The next pending run, claimed for this call; runs finished elsewhere meanwhile are
+            recorded, runs held elsewhere set aside."""
+            while pending:
+                spec = pending.popleft()
+                if not store.claim(spec.key):
+                    held_elsewhere.append(spec)
+                    continue
+                record = store.load(spec.key)
+                if record is None:
+                    return spec
+                store.release(spec.key)
+                records[spec.key] = record
+                bar.update(1)
+            return None
+
+        try:
+            while True:
+                run_all = _run_in_workers if jobs > 1 and len(todo) > 1 else _run_here
+                for spec, result, seconds in run_all(take, run_fn, min(jobs, len(todo)), bar):
+                    record = make_record(spec, result, seconds)
+                    store.save(record["key"], record)
+                    store.release(record["key"])
+                    records[record["key"]] = record
+                    bar.update(1)
+                if not held_elsewhere:
+                    break
+                bar.set_postfix_str(f"waiting for {len(held_elsewhere)} runs that other processes hold")
+                store.claim(held_elsewhere[0].key, wait=True)
+                pending.extend(held_elsewhere)
+                held_elsewhere.clear()
+        finally:
+            store.release_all()
     return [records[key] for key in keys]
 
 
@@ -218,8 +253,9 @@ def _timed(run_fn: RunFunction, spec: RunSpec) -> tuple[Mapping[str, Any], float
     return result, time.perf_counter() - started
 
 
-def _run_here(todo: Sequence[RunSpec], run_fn: RunFunction, bar: tqdm) -> Iterator[tuple[RunSpec, Mapping, float]]:
-    for spec in todo:
+def _run_here(take: Callable[[], RunSpec | None], run_fn: RunFunction, jobs: int,
+              bar: tqdm) -> Iterator[tuple[RunSpec, Mapping, float]]:
+    while (spec := take()) is not None:
         bar.set_postfix_str(spec.label)
         yield spec, *_timed(run_fn, spec)
 
@@ -259,26 +295,28 @@ def worker_threads(jobs: int) -> int:
     return max(1, torch.get_num_threads() // jobs)
 
 
-def _run_in_workers(todo: Sequence[RunSpec], run_fn: RunFunction, jobs: int) -> Iterator[tuple[RunSpec, Mapping, float]]:
-    threads = worker_threads(jobs)
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(run_fn, threads))
+def _run_in_workers(take: Callable[[], RunSpec | None], run_fn: RunFunction, jobs: int,
+                    bar: tqdm) -> Iterator[tuple[RunSpec, Mapping, float]]:
+    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(run_fn, worker_threads(jobs)))
+    running: dict[Future, RunSpec] = {}
     error: BaseException | None = None
     stopped = False
     try:
-        futures = {executor.submit(_work, spec): spec for spec in todo}
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
-            try:
-                result, seconds = future.result()
-            except BaseException as exception:  # stop starting runs, but keep those that finish
-                if error is None:
-                    error = exception
-                    for pending in futures:
-                        pending.cancel()
-                continue
-            yield futures[future], result, seconds
+        while True:
+            while error is None and len(running) < jobs and (spec := take()) is not None:
+                running[executor.submit(_work, spec)] = spec
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = running.pop(future)
+                try:
+                    result, seconds = future.result()
+                except BaseException as exception:  # start no more runs, but keep those that finish
+                    error = error or exception
+                    continue
+                yield spec, result, seconds
     except (KeyboardInterrupt, GeneratorExit):  # interrupted, or the caller stopped: end the runs now
         stopped = True
         for process in list((getattr(executor, "_processes", None) or {}).values()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..outputs import write_bytes_atomic
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so no claims (every claim is granted)
+    fcntl = None  # type: ignore[assignment]
 
 # Bump when the meaning of a key changes (what goes into it, or how a run is computed), so that
 # every run stored under the old meaning is redone instead of silently reused. 2: every setting a
@@ -27,6 +33,7 @@ KEY_VERSION = 3
 # RUNS_DIR, the statistics in SUMMARY_FILE.
 RUNS_DIR = "runs"
 SUMMARY_FILE = "summary.json"
+CLAIM_SUFFIX = ".claim"
 
 RECORD_KEYS = ("key", "method", "train_size", "seed", "metrics", "config", "data_fingerprint", "seconds", "finished_at")
 
@@ -111,6 +118,16 @@ def holds_comparison(directory: str | os.PathLike) -> bool:
     return (directory / SUMMARY_FILE).is_file() or any((directory / RUNS_DIR).glob("*.json"))
 
 
+def _same_file(descriptor: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``descriptor``."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
 class RunStore:
     """One JSON file per finished run, in ``<output_dir>/runs/<key>.json``.
 
@@ -118,16 +135,70 @@ class RunStore:
     A file that cannot be read as a valid record (corrupt, truncated by a foreign writer, key
     mismatch) is moved aside to ``<key>.json.corrupt-<time>`` with a warning and counts as
     missing, so the run is simply redone.
+
+    Processes that share one store take each run with :meth:`claim` before training it, so no
+    two of them train the same run. A claim is an exclusive ``flock`` on ``<key>.claim``, which
+    the operating system drops when its process ends, however it ends: a killed process leaves
+    at most an unlocked file, which the next claim takes over. ``saved_keys`` are the runs this
+    object stored.
     """
 
     def __init__(self, output_dir: str | os.PathLike) -> None:
         self.output_dir = Path(output_dir)
         self.runs_dir = self.output_dir / RUNS_DIR
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.saved_keys: set[str] = set()
+        self._claims: dict[str, int] = {}
 
     def path_for(self, key: str) -> Path:
         """The file that holds (or will hold) the run with this key."""
         return self.runs_dir / f"{key}.json"
+
+    def claim(self, key: str, wait: bool = False) -> bool:
+        """Take the run with this key for this store object: False while anyone else holds it,
+        or with ``wait``, block until they release it.
+
+        Load the run after claiming it: a run that another process finished (and released) just
+        before is stored by then. Release the claim with :meth:`release` once the run is stored
+        or abandoned.
+        """
+        if key in self._claims:
+            return True
+        path = self.runs_dir / f"{key}{CLAIM_SUFFIX}"
+        while True:
+            descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(descriptor, path):
+                    os.ftruncate(descriptor, 0)
+                    os.write(descriptor, f"{socket.gethostname()} pid {os.getpid()}\n".encode())
+                    self._claims[key] = descriptor
+                    return True
+            except BlockingIOError:
+                os.close(descriptor)
+                return False
+            except BaseException:
+                os.close(descriptor)
+                raise
+            os.close(descriptor)  # locked a file its holder had just removed: open the new one
+
+    def release(self, key: str) -> None:
+        """Give up the claim on ``key`` (nothing if this object holds none) and remove its file."""
+        descriptor = self._claims.pop(key, None)
+        if descriptor is None:
+            return
+        try:
+            os.unlink(self.runs_dir / f"{key}{CLAIM_SUFFIX}")
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(descriptor)
+
+    def release_all(self) -> None:
+        """Give up every claim this object holds."""
+        for key in list(self._claims):
+            self.release(key)
 
     def load(self, key: str) -> dict | None:
         """The finished run stored under ``key``, or None if there is none (or it was corrupt)."""
@@ -157,6 +228,7 @@ class RunStore:
             write_json_atomic(path, record)
         except (TypeError, ValueError) as error:
             raise ValueError(f"run record {key} is not strict JSON ({error}): NaN, inf and objects are not allowed") from error
+        self.saved_keys.add(key)
         return path
 
     def all_records(self) -> list[dict]:

@@ -204,7 +204,9 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-split", choices=("test", "validation"), default="test",
                         help="with --task: evaluate on its test split (default) or its validation split "
                              "(SST2, SST5), to choose settings without looking at test data")
-    parser.add_argument("--output-dir", required=True, metavar="DIR", help="where runs, summary, report and plots go")
+    parser.add_argument("--output-dir", required=True, metavar="DIR",
+                        help="where runs, summary, report and plots go; processes given the same grid and DIR split "
+                             "its runs (each run is claimed by one) and each reports the whole grid")
     parser.add_argument("--methods", "--losses", dest="methods", default=_DEFAULT_METHODS,
                         help="comma-separated methods, the baseline among them: the losses ce, tripleentropy, "
                              "supcon (fine-tuning), logreg (logistic regression on the frozen encoder's "
@@ -384,7 +386,8 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS), help="which grid to run")
     parser.add_argument("--output-dir", required=True, metavar="DIR",
-                        help="one compare folder per task in DIR/TASK, and the overall report in DIR/report.md")
+                        help="one compare folder per task in DIR/TASK, and the overall report in DIR/report.md; "
+                             "processes given the same grid and DIR split its runs (each run is claimed by one)")
     parser.add_argument("--tasks", default=None, help="comma-separated subset of the preset's tasks")
     parser.add_argument("--train-sizes", default=None, metavar="SIZES",
                         help="train only these of the preset's training sizes, comma-separated (e.g. 16/class): a "

@@ -238,7 +238,8 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
                     bar.update(1)
                 if not held_elsewhere:
                     break
-                bar.set_postfix_str(f"waiting for {len(held_elsewhere)} runs that other processes hold")
+                held = len(held_elsewhere)
+                bar.set_postfix_str(f"waiting for {held} run{'s' if held > 1 else ''} that other processes hold")
                 store.claim(held_elsewhere[0].key, wait=True)
                 pending.extend(held_elsewhere)
                 held_elsewhere.clear()

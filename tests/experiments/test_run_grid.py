@@ -2,13 +2,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tripleentropy.experiments import RunSpec, RunStore, make_grid, run_grid
-from tripleentropy.experiments.grid import train_size_order, train_size_slug
+from tripleentropy.experiments.grid import make_record, train_size_order, train_size_slug
 
 
 def grid(**overrides):
@@ -234,7 +235,7 @@ def test_a_claim_is_exclusive_until_released_and_leaves_no_file(tmp_path):
     assert mine.claim("k") and mine.claim("k")
     assert not theirs.claim("k")
     mine.release("k")
-    assert not (tmp_path / "runs" / "k.claim").exists()
+    assert not mine.claim_path_for("k").exists()
     assert theirs.claim("k")
     theirs.release_all()
     assert not list((tmp_path / "runs").iterdir())
@@ -248,10 +249,6 @@ def test_a_claim_file_left_by_a_killed_process_is_taken_over(tmp_path):
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_run_another_process_holds_is_waited_for_and_its_record_used(tmp_path, jobs):
-    import threading
-
-    from tripleentropy.experiments.grid import make_record
-
     specs, other = grid(), RunStore(tmp_path)
     assert other.claim(specs[0].key)
     returned = []
@@ -273,8 +270,6 @@ def test_a_run_another_process_holds_is_waited_for_and_its_record_used(tmp_path,
 
 
 def test_a_run_whose_holder_ended_without_storing_it_is_trained_here(tmp_path):
-    import threading
-
     specs, other, run_fn = grid()[:2], RunStore(tmp_path), Recorder()
     assert other.claim(specs[0].key)
     threading.Timer(0.3, other.release, args=(specs[0].key,)).start()

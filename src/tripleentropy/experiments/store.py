@@ -154,6 +154,10 @@ class RunStore:
         """The file that holds (or will hold) the run with this key."""
         return self.runs_dir / f"{key}.json"
 
+    def claim_path_for(self, key: str) -> Path:
+        """The file whose lock is the claim on the run with this key."""
+        return self.runs_dir / f"{key}{CLAIM_SUFFIX}"
+
     def claim(self, key: str, wait: bool = False) -> bool:
         """Take the run with this key for this store object: False while anyone else holds it,
         or with ``wait``, block until they release it.
@@ -164,7 +168,7 @@ class RunStore:
         """
         if key in self._claims:
             return True
-        path = self.runs_dir / f"{key}{CLAIM_SUFFIX}"
+        path = self.claim_path_for(key)
         while True:
             descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
@@ -189,7 +193,7 @@ class RunStore:
         if descriptor is None:
             return
         try:
-            os.unlink(self.runs_dir / f"{key}{CLAIM_SUFFIX}")
+            os.unlink(self.claim_path_for(key))
         except FileNotFoundError:
             pass
         finally:

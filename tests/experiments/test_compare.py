@@ -280,6 +280,52 @@ def test_run_sizes_train_only_those_and_the_report_covers_the_whole_grid(files, 
     assert len(calls) == 4
 
 
+def test_without_waiting_the_runs_another_process_holds_are_counted_and_left_for_later(files, tiny_bert, tmp_path):
+    from tripleentropy.experiments import RunStore
+    from tripleentropy.experiments.compare import design_from_files, run_comparison
+    from tripleentropy.training.config import TrainConfig
+
+    design = design_from_files(str(files[0]), str(files[1]), {}, None, None)
+    configs = {loss: TrainConfig(model=str(tiny_bert), loss=loss, epochs=1, batch_size=8, max_length=16).validate()
+               for loss in ("ce", "tripleentropy")}
+
+    def grid(output, wait_for_others=True):
+        return run_comparison(design, configs, ["ce", "tripleentropy"], [8], [0], str(output), title="t",
+                              progress=False, wait_for_others=wait_for_others)
+
+    key = grid(tmp_path / "first").records[0]["key"]  # the keys do not depend on the folder
+    other = RunStore(tmp_path / "shared")
+    assert other.claim(key)
+    result = grid(tmp_path / "shared", wait_for_others=False)
+    assert result.held_elsewhere == 1 and [record["key"] for record in result.records] != [key]
+    assert len(result.records) == 1 and "1 of the grid's 2 runs are stored" in (tmp_path / "shared" / "report.md").read_text()
+    other.release(key)
+    result = grid(tmp_path / "shared", wait_for_others=False)
+    assert result.held_elsewhere == 0 and len(result.records) == 2
+
+
+def test_reproduce_comes_back_to_the_tasks_whose_runs_other_processes_held(tmp_path, monkeypatch, capsys):
+    from tripleentropy.experiments import compare, reproduce
+
+    calls = []
+
+    def run_comparison(design, *args, wait_for_others=True, **kwargs):
+        calls.append((design, wait_for_others))
+        held = int(design == "CR" and not wait_for_others)
+        return compare.CompareResult([], {"task": design}, "report.md", 0.0, 1, held_elsewhere=held)
+
+    monkeypatch.setattr(compare, "design_from_task", lambda task, *args: task)
+    monkeypatch.setattr(compare, "run_comparison", run_comparison)
+    monkeypatch.setattr("tripleentropy.modeling.load_pretrained", lambda model: None)
+    monkeypatch.setattr("tripleentropy.experiments.report.format_summary_table", lambda summary: f"table of {summary['task']}")
+    monkeypatch.setattr(reproduce, "write_overall_report", lambda preset, summaries, records, *args: str(summaries))
+    assert main(["reproduce", "--preset", "smoke", "--output-dir", str(tmp_path / "r"), "--quiet"]) == 0
+    assert calls == [("CR", False), ("TREC", False), ("CR", True)]
+    err = capsys.readouterr()
+    assert err.err.index("table of TREC") < err.err.index("table of CR") and err.err.count("table of CR") == 1
+    assert "{'CR': {'task': 'CR'}, 'TREC': {'task': 'TREC'}}" in err.out  # every task, in the preset's order
+
+
 @pytest.mark.e2e
 def test_reproduce_smoke_preset_on_the_bundled_model(tmp_path):
     from tripleentropy.data import resolve_data_dir, tasks

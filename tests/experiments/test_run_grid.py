@@ -306,3 +306,15 @@ def test_two_processes_on_one_store_train_every_run_once(tmp_path):
     assert sorted(trained) == sorted(spec.key for spec in grid())
     assert len({name.split("-")[1] for name in os.listdir(marks)}) == 2, "both processes should have trained runs"
     assert len(list((tmp_path / "store" / "runs").glob("*.json"))) == 12
+
+
+def test_without_wait_the_runs_others_hold_are_left_out_at_once(tmp_path):
+    specs, other, run_fn = grid(), RunStore(tmp_path), Recorder()
+    assert other.claim(specs[0].key) and other.claim(specs[5].key)
+    other.save(specs[5].key, make_record(specs[5], {"metrics": {"accuracy": 0.5}}, 1.0))  # finished, not released yet
+    records = run_grid(specs, RunStore(tmp_path), run_fn, progress=False, wait=False)
+    assert [r["key"] for r in records] == [s.key for s in specs if s is not specs[0]]
+    assert sorted(spec.key for spec in run_fn.calls) == sorted(s.key for s in specs[1:] if s is not specs[5])
+    assert not RunStore(tmp_path).claim(specs[0].key), "the other process still holds its run"
+    claims = sorted(path.name for path in (tmp_path / "runs").glob("*.claim"))
+    assert claims == sorted(f"{spec.key}.claim" for spec in (specs[0], specs[5]))  # the other process's only

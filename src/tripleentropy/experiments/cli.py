@@ -492,16 +492,28 @@ def _reproduce(args: argparse.Namespace) -> int:
     pretrained = None if args.report_only else load_pretrained(model)
     started = time.perf_counter()
     summaries, records, workers = {}, {}, 1
-    for task in tasks:
-        result = run_comparison(
-            designs[task], configs, list(preset.methods), list(preset.train_sizes), list(range(seeds)),
-            os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}", baselines=preset.baselines,
-            paper_gains=preset.paper_gains() or None, progress=not args.quiet, pretrained=pretrained, jobs=jobs,
-            run_sizes=run_sizes, report_only=args.report_only,
-        )
-        summaries[task], records[task] = result.summary, result.records
-        workers = max(workers, result.workers)
-        print(f"{task}:\n{format_summary_table(result.summary)}\n", file=sys.stderr)
+    # A first pass leaves the runs that other processes sharing the folder hold; a second waits
+    # for them, so processes splitting the preset do not idle at the end of every task.
+    pending = list(tasks)
+    for wait_for_others in (False, True):
+        held = []
+        for task in pending:
+            result = run_comparison(
+                designs[task], configs, list(preset.methods), list(preset.train_sizes), list(range(seeds)),
+                os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}", baselines=preset.baselines,
+                paper_gains=preset.paper_gains() or None, progress=not args.quiet, pretrained=pretrained, jobs=jobs,
+                run_sizes=run_sizes, report_only=args.report_only, wait_for_others=wait_for_others,
+            )
+            summaries[task], records[task] = result.summary, result.records
+            workers = max(workers, result.workers)
+            if result.held_elsewhere:
+                held.append(task)
+                if not args.quiet:
+                    runs = f"{result.held_elsewhere} run{'s' if result.held_elsewhere > 1 else ''}"
+                    print(f"{task}: other processes hold {runs}; back to it after the other tasks", file=sys.stderr)
+            else:
+                print(f"{task}:\n{format_summary_table(result.summary)}\n", file=sys.stderr)
+        pending = held
     context = {
         "command": " ".join(["tripleentropy", *sys.argv[1:]]),
         "model": model if model == preset.model else f"{model} (instead of the preset's {preset.model})",

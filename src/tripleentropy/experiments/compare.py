@@ -183,6 +183,9 @@ class CompareResult:
     report: str
     seconds: float
     workers: int
+    held_elsewhere: int = 0
+    """Runs of this call's part that other processes were still training when it ended (only
+    with ``wait_for_others`` false)."""
 
 
 def machine_description(jobs: int = 1) -> str:
@@ -323,6 +326,7 @@ def run_comparison(
     shard: tuple[int, int] | None = None,
     run_sizes: Sequence[Any] | None = None,
     report_only: bool = False,
+    wait_for_others: bool = True,
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
 
@@ -337,7 +341,9 @@ def run_comparison(
     (one training size and seed, every loss) belongs to part ``c % n + 1``. ``run_sizes`` (some of
     ``train_sizes``) trains only the runs at those sizes. ``report_only`` trains nothing. Either
     way the summary covers every run of the grid already stored, by any part, and says how many
-    are missing.
+    are missing. Runs that other processes sharing ``output_dir`` hold are waited for (see
+    :func:`run_grid`), unless ``wait_for_others`` is false: then they are left out of this
+    summary and counted in ``held_elsewhere``.
     """
     from .report import write_outputs
 
@@ -395,8 +401,10 @@ def run_comparison(
         print(f"{design.name}: {len(specs)} runs{part}, {len(mine) - len(todo)} already done", file=sys.stderr)
     workers = resolve_jobs(jobs, len(todo))
     if not report_only:
-        run_grid(mine, store, run, progress=progress, jobs=workers)
+        run_grid(mine, store, run, progress=progress, jobs=workers, wait=wait_for_others)
     records = [record for record in (store.load(spec.key) for spec in specs) if record is not None]
+    stored = {record["key"] for record in records}
+    held_elsewhere = 0 if report_only else sum(spec.key not in stored for spec in mine)
     notes = []
     if len(records) < len(specs) + untuned:
         notes.append(f"{len(records)} of the grid's {len(specs) + untuned} runs are stored: the statistics cover "
@@ -425,5 +433,5 @@ def run_comparison(
         max_eval=design.max_eval, eval_folds=design.num_folds if design.uses_folds else None, notes=notes,
         tuning=tuning,
     )
-    return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers)
+    return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers, held_elsewhere)
 

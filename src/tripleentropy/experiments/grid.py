@@ -179,7 +179,7 @@ def make_record(spec: RunSpec, result: Mapping[str, Any], seconds: float) -> dic
 
 
 def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, progress: bool = True,
-             jobs: int = 1) -> list[dict]:
+             jobs: int = 1, wait: bool = True) -> list[dict]:
     """Run every spec whose key is not in ``store`` yet, saving each record as soon as it finishes.
 
     Runs start in the given order (see :func:`make_grid`). With ``jobs`` above 1 they run in that
@@ -194,7 +194,8 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     Processes may share one store: each run is claimed (:meth:`RunStore.claim`) before it starts,
     so a run another process is training is skipped, and once nothing else is left this call
     waits for it, then uses its record; a run whose process ended without storing it is trained
-    here.
+    here. With ``wait`` false it does not wait: the runs other processes still hold are left out
+    of the records returned.
     """
     keys = [spec.key for spec in specs]
     if len(set(keys)) != len(keys):
@@ -238,6 +239,10 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
                     bar.update(1)
                 if not held_elsewhere:
                     break
+                if not wait:  # the records of held runs that have finished meanwhile
+                    records.update((spec.key, record) for spec in held_elsewhere
+                                   if (record := store.load(spec.key)) is not None)
+                    break
                 held = len(held_elsewhere)
                 bar.set_postfix_str(f"waiting for {held} run{'s' if held > 1 else ''} that other processes hold")
                 store.claim(held_elsewhere[0].key, wait=True)
@@ -245,7 +250,7 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
                 held_elsewhere.clear()
         finally:
             store.release_all()
-    return [records[key] for key in keys]
+    return [records[key] for key in keys if key in records]
 
 
 def _timed(run_fn: RunFunction, spec: RunSpec) -> tuple[Mapping[str, Any], float]:

@@ -2,6 +2,7 @@
 resume, workers, two baselines, and the refusals."""
 
 import json
+import re
 
 import pytest
 
@@ -100,6 +101,16 @@ def test_setfit_keeps_its_chatter_out_of_compare(files, tiny_bert, tmp_path, cap
         assert chatter not in output
 
 
+def test_fine_tuning_and_setfit_report_their_steps_on_the_run_bar(files, tiny_bert, tmp_path, capfd):
+    command = [arg for arg in args(files, tiny_bert, tmp_path / "steps", "--methods", "ce,setfit", "--baseline", "ce",
+                                   "--seeds", "1", "--jobs", "1") if arg != "--quiet"]
+    assert main(command) == 0
+    error = capfd.readouterr().err
+    for method in ("ce", "setfit"):
+        steps = re.findall(rf"{method} size=8 seed=0: step (\d+)/(\d+), ", error)
+        assert steps and steps[-1][0] == steps[-1][1] and int(steps[-1][1]) > 0
+
+
 def test_the_fewshot_preset():
     from tripleentropy.experiments.presets import PRESETS
 
@@ -183,9 +194,9 @@ def test_setfit_iterations_reach_setfit_and_its_key_only_when_set(files, tiny_be
 
     calls, real = [], methods.train_setfit
 
-    def spying(model_path, texts, labels, seed, **arguments):
+    def spying(model_path, texts, labels, seed, callbacks=(), **arguments):
         calls.append(arguments)
-        return real(model_path, texts, labels, seed, **arguments)
+        return real(model_path, texts, labels, seed, callbacks=callbacks, **arguments)
 
     monkeypatch.setattr(methods, "train_setfit", spying)
     output = tmp_path / "out"

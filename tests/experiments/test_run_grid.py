@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tripleentropy.experiments import RunSpec, RunStore, make_grid, run_grid
-from tripleentropy.experiments.grid import make_record, train_size_order, train_size_slug
+from tripleentropy.experiments import grid as grid_module
+from tripleentropy.experiments.grid import make_record, report_steps, train_size_order, train_size_slug
 
 
 def grid(**overrides):
@@ -125,6 +126,40 @@ def test_progress_bar_goes_to_stderr_and_counts_stored_runs(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "4/12" in captured.err and "12/12" in captured.err and "run" in captured.err
+
+
+def reporting_four_steps(spec):
+    for step in range(1, 5):
+        report_steps(step, 4)
+    return accuracy_of(spec)
+
+
+@pytest.mark.parametrize("interval, shown, dropped", [(0, [1, 2, 3, 4], []), (3600, [1, 4], [2, 3])])
+def test_the_steps_a_run_reports_show_on_the_bar_at_most_once_an_interval(tmp_path, capsys, monkeypatch,
+                                                                        interval, shown, dropped):
+    monkeypatch.setattr(grid_module, "STEP_REPORT_SECONDS", interval)
+    spec = grid()[0]
+    run_grid([spec], RunStore(tmp_path), reporting_four_steps)
+    error = capsys.readouterr().err
+    for step in shown:
+        assert f"{spec.label}: step {step}/4, " in error
+    for step in dropped:
+        assert f"step {step}/4" not in error
+    assert "00:00 left" in error
+    report_steps(1, 4)  # outside a run: nothing to report to, and no error
+
+
+def reporting_a_step_and_sleeping(spec):
+    report_steps(1, 3)
+    time.sleep(2.5 * grid_module.STEP_REPORT_SECONDS)
+    return accuracy_of(spec)
+
+
+def test_the_steps_runs_in_workers_report_reach_the_bar(tmp_path, capsys):
+    specs = grid()[:2]
+    run_grid(specs, RunStore(tmp_path), reporting_a_step_and_sleeping, jobs=2)
+    error = capsys.readouterr().err
+    assert all(f"{spec.label}: step 1/3, " in error for spec in specs)
 
 
 def test_a_grid_holding_one_run_twice_is_refused(tmp_path):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
@@ -186,9 +189,10 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     many worker processes (started with ``spawn``, each with an equal share of this process's
     torch threads); ``run_fn`` must then pickle, and is copied into each worker once. A progress
     bar over runs, on stderr, counts the runs already stored as done and estimates the time left
-    from the runs done in this call. If ``run_fn`` raises, the error propagates once the runs
-    already going have finished; every finished run is stored, so calling ``run_grid`` again
-    resumes after it. Returns the records of all specs, in spec order, whether they were run now
+    from the runs done in this call; beside it, the runs going now with the steps each reported
+    (:func:`report_steps`), in this process or a worker. If ``run_fn`` raises, the error
+    propagates once the runs already going have finished; every finished run is stored, so
+    calling ``run_grid`` again resumes after it. Returns the records of all specs, in spec order, whether they were run now
     or found in the store.
 
     Processes may share one store: each run is claimed (:meth:`RunStore.claim`) before it starts,
@@ -253,6 +257,78 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     return [records[key] for key in keys if key in records]
 
 
+STEP_REPORT_SECONDS = 1.0
+"""The least time between two step reports of one run that reach the progress bar (the last
+step's always does)."""
+
+_step_report: Callable[[int, int], None] | None = None
+
+
+def report_steps(done: int, total: int) -> None:
+    """Say that the run going in this process has done ``done`` of its ``total`` steps.
+
+    For a run function, or what it calls, to show progress inside a long run: the progress bar
+    of :func:`run_grid` then reads e.g. ``setfit size=64/class seed=2: step 120/800, 1:02:10
+    left``, the time left extrapolated from the run's time so far. Reports less than
+    :data:`STEP_REPORT_SECONDS` after the last one shown are dropped, but for the last step.
+    Outside a run of :func:`run_grid` it does nothing."""
+    if _step_report is not None:
+        _step_report(done, total)
+
+
+@contextlib.contextmanager
+def _steps_reported_to(report: Callable[[int, int], None]) -> Iterator[None]:
+    """Within the block, :func:`report_steps` calls ``report``, at most once a
+    :data:`STEP_REPORT_SECONDS` but for the last step."""
+    global _step_report
+    last_shown = -math.inf
+
+    def throttled(done: int, total: int) -> None:
+        nonlocal last_shown
+        now = time.monotonic()
+        if done >= total or now - last_shown >= STEP_REPORT_SECONDS:
+            last_shown = now
+            report(done, total)
+
+    previous, _step_report = _step_report, throttled
+    try:
+        yield
+    finally:
+        _step_report = previous
+
+
+class _RunningRuns:
+    """The progress bar's postfix: the runs going now, each with the last steps it reported."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+        self.runs: dict[str, tuple[str, float, tuple[int, int] | None]] = {}
+
+    def start(self, spec: RunSpec) -> None:
+        self.runs[spec.key] = (spec.label, time.monotonic(), None)
+        self.show()
+
+    def steps(self, key: str, done: int, total: int) -> None:
+        if key in self.runs:
+            label, started, _ = self.runs[key]
+            self.runs[key] = (label, started, (done, total))
+            self.show()
+
+    def finish(self, spec: RunSpec) -> None:
+        self.runs.pop(spec.key, None)
+
+    def show(self) -> None:
+        parts = []
+        for label, started, steps in self.runs.values():
+            if steps is None or steps[0] <= 0 or steps[1] <= 0:
+                parts.append(label)
+                continue
+            done, total = steps
+            left = (time.monotonic() - started) * max(total - done, 0) / done
+            parts.append(f"{label}: step {done}/{total}, {tqdm.format_interval(left)} left")
+        self.bar.set_postfix_str("; ".join(parts))
+
+
 def _timed(run_fn: RunFunction, spec: RunSpec) -> tuple[Mapping[str, Any], float]:
     started = time.perf_counter()
     result = run_fn(spec)
@@ -261,12 +337,17 @@ def _timed(run_fn: RunFunction, spec: RunSpec) -> tuple[Mapping[str, Any], float
 
 def _run_here(take: Callable[[], RunSpec | None], run_fn: RunFunction, jobs: int,
               bar: tqdm) -> Iterator[tuple[RunSpec, Mapping, float]]:
+    running = _RunningRuns(bar)
     while (spec := take()) is not None:
-        bar.set_postfix_str(spec.label)
-        yield spec, *_timed(run_fn, spec)
+        running.start(spec)
+        with _steps_reported_to(lambda done, total, key=spec.key: running.steps(key, done, total)):
+            outcome = _timed(run_fn, spec)
+        running.finish(spec)
+        yield spec, *outcome
 
 
 _worker_run: RunFunction | None = None
+_worker_steps: Any = None  # the queue that takes a worker's step reports to the grid's process
 
 
 def _exit_when_orphaned(parent: int, interval: float = 0.5) -> None:
@@ -278,20 +359,21 @@ def _exit_when_orphaned(parent: int, interval: float = 0.5) -> None:
     os._exit(1)
 
 
-def _start_worker(run_fn: RunFunction, threads: int) -> None:
+def _start_worker(run_fn: RunFunction, threads: int, steps: Any) -> None:
     import torch
 
     # Ctrl-C reaches the whole process group: the parent stops the workers, which stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True, name="orphan-watch").start()
-    global _worker_run
-    _worker_run = run_fn
+    global _worker_run, _worker_steps
+    _worker_run, _worker_steps = run_fn, steps
     torch.set_num_threads(threads)
 
 
 def _work(spec: RunSpec) -> tuple[Mapping[str, Any], float]:
     assert _worker_run is not None, "worker not started"
-    return _timed(_worker_run, spec)
+    with _steps_reported_to(lambda done, total: _worker_steps.put((spec.key, done, total))):
+        return _timed(_worker_run, spec)
 
 
 def worker_threads(jobs: int) -> int:
@@ -303,20 +385,28 @@ def worker_threads(jobs: int) -> int:
 
 def _run_in_workers(take: Callable[[], RunSpec | None], run_fn: RunFunction, jobs: int,
                     bar: tqdm) -> Iterator[tuple[RunSpec, Mapping, float]]:
-    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(run_fn, worker_threads(jobs)))
+    context = multiprocessing.get_context("spawn")
+    steps = context.Queue()
+    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                   initializer=_start_worker, initargs=(run_fn, worker_threads(jobs), steps))
     running: dict[Future, RunSpec] = {}
+    shown = _RunningRuns(bar)
     error: BaseException | None = None
     stopped = False
     try:
         while True:
             while error is None and len(running) < jobs and (spec := take()) is not None:
                 running[executor.submit(_work, spec)] = spec
+                shown.start(spec)
             if not running:
                 break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, timeout=STEP_REPORT_SECONDS, return_when=FIRST_COMPLETED)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    shown.steps(*steps.get_nowait())
             for future in done:
                 spec = running.pop(future)
+                shown.finish(spec)
                 try:
                     result, seconds = future.result()
                 except BaseException as exception:  # start no more runs, but keep those that finish
@@ -330,5 +420,6 @@ def _run_in_workers(take: Callable[[], RunSpec | None], run_fn: RunFunction, job
         raise
     finally:
         executor.shutdown(wait=not stopped, cancel_futures=True)
+        steps.close()
     if error is not None:
         raise error

@@ -79,6 +79,20 @@ class Method(ABC):
         ``f1`` (MRPC's paraphrase class)."""
 
 
+def _step_report() -> Any:
+    """A ``TrainerCallback`` that reports each optimiser step to the progress bar of the grid
+    (:func:`~.grid.report_steps`)."""
+    from transformers import TrainerCallback
+
+    from .grid import report_steps
+
+    class StepReport(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            report_steps(state.global_step, state.max_steps)
+
+    return StepReport()
+
+
 class FineTuning(Method):
     """Fine-tune the encoder and its head with one loss (``ce``, ``tripleentropy``, ``supcon``)."""
 
@@ -100,7 +114,7 @@ class FineTuning(Method):
         from ..training import evaluate_model, train_model
 
         result = train_model(replace(config, loss=self.name), train, label_names=label_names, output_dir=None,
-                             pretrained=pretrained, progress=False)
+                             pretrained=pretrained, progress=False, callbacks=[_step_report()])
         metrics = evaluate_model(result.model, pretrained.tokenizer, evaluation, config.eval_batch_size, label_names,
                                  positive_label=positive_label)
         return MethodResult(metrics, float(result.train_metrics.get("wall_seconds", 0.0)))
@@ -194,17 +208,20 @@ class SetFit(Method):
         with quiet_transformers(), _quiet_setfit():
             iterations = {} if config.setfit_iterations is None else {"num_iterations": config.setfit_iterations}
             model, seconds = train_setfit(pretrained.name_or_path, texts(train.examples),
-                                          [e.label for e in train.examples], config.seed, **iterations)
+                                          [e.label for e in train.examples], config.seed,
+                                          callbacks=[_step_report()], **iterations)
             predictions = model.predict(texts(evaluation.examples), batch_size=config.eval_batch_size, as_numpy=True)
         labels = [e.label for e in evaluation.examples]
         return MethodResult(classification_metrics(labels, [int(p) for p in predictions], label_names, positive_label),
                             seconds)
 
 
-def train_setfit(model_path: str, texts: Sequence[str], labels: Sequence[int], seed: int, **arguments: Any) -> tuple[Any, float]:
+def train_setfit(model_path: str, texts: Sequence[str], labels: Sequence[int], seed: int, *,
+                 callbacks: Sequence[Any] = (), **arguments: Any) -> tuple[Any, float]:
     """A SetFit model of ``model_path`` trained on ``texts`` and ``labels`` with setfit's
     ``TrainingArguments`` at their defaults but for ``seed`` and ``arguments`` (e.g.
-    ``num_iterations``), and the seconds its training took."""
+    ``num_iterations``), and the seconds its training took. ``callbacks`` (``TrainerCallback``s)
+    see the contrastive fine-tuning's steps."""
     import tempfile
 
     from datasets import Dataset
@@ -216,7 +233,7 @@ def train_setfit(model_path: str, texts: Sequence[str], labels: Sequence[int], s
         training = TrainingArguments(output_dir=scratch, seed=seed, save_strategy="no", report_to="none",
                                      show_progress_bar=False, **arguments)
         data = Dataset.from_dict({"text": list(texts), "label": list(labels)})
-        trainer = Trainer(model=model, args=training, train_dataset=data)
+        trainer = Trainer(model=model, args=training, train_dataset=data, callbacks=list(callbacks))
         trainer.remove_callback(PrinterCallback)  # it prints every log line when there is no progress bar
         started = time.perf_counter()
         trainer.train()

@@ -289,9 +289,9 @@ def test_without_waiting_the_runs_another_process_holds_are_counted_and_left_for
     configs = {loss: TrainConfig(model=str(tiny_bert), loss=loss, epochs=1, batch_size=8, max_length=16).validate()
                for loss in ("ce", "tripleentropy")}
 
-    def grid(output, wait_for_others=True):
+    def grid(output, wait_for_others=True, earlier=None):
         return run_comparison(design, configs, ["ce", "tripleentropy"], [8], [0], str(output), title="t",
-                              progress=False, wait_for_others=wait_for_others)
+                              progress=False, wait_for_others=wait_for_others, earlier=earlier)
 
     key = grid(tmp_path / "first").records[0]["key"]  # the keys do not depend on the folder
     other = RunStore(tmp_path / "shared")
@@ -299,9 +299,13 @@ def test_without_waiting_the_runs_another_process_holds_are_counted_and_left_for
     result = grid(tmp_path / "shared", wait_for_others=False)
     assert result.held_elsewhere == 1 and [record["key"] for record in result.records] != [key]
     assert len(result.records) == 1 and "1 of the grid's 2 runs are stored" in (tmp_path / "shared" / "report.md").read_text()
+    assert result.trained == 1
     other.release(key)
-    result = grid(tmp_path / "shared", wait_for_others=False)
-    assert result.held_elsewhere == 0 and len(result.records) == 2
+    again = grid(tmp_path / "shared", wait_for_others=False, earlier=result)
+    assert again.held_elsewhere == 0 and len(again.records) == 2
+    # The report counts the runs both calls trained, and their time.
+    assert again.trained == 2 and again.seconds > result.seconds
+    assert "(2 runs trained, 0 reused)" in (tmp_path / "shared" / "report.md").read_text()
 
 
 def test_reproduce_comes_back_to_the_tasks_whose_runs_other_processes_held(tmp_path, monkeypatch, capsys):
@@ -309,10 +313,15 @@ def test_reproduce_comes_back_to_the_tasks_whose_runs_other_processes_held(tmp_p
 
     calls = []
 
-    def run_comparison(design, *args, wait_for_others=True, **kwargs):
+    def run_comparison(design, *args, wait_for_others=True, earlier=None, **kwargs):
         calls.append((design, wait_for_others))
+        assert earlier is (first_pass[design] if wait_for_others else None)  # the second pass continues the first
         held = int(design == "CR" and not wait_for_others)
-        return compare.CompareResult([], {"task": design}, "report.md", 0.0, 1, held_elsewhere=held)
+        result = compare.CompareResult([], {"task": design}, "report.md", 0.0, 1, held_elsewhere=held)
+        first_pass.setdefault(design, result)
+        return result
+
+    first_pass = {}
 
     monkeypatch.setattr(compare, "design_from_task", lambda task, *args: task)
     monkeypatch.setattr(compare, "run_comparison", run_comparison)

@@ -491,7 +491,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     designs = {task: design_from_task(task, args.data_dir, None, preset.max_eval) for task in tasks}
     pretrained = None if args.report_only else load_pretrained(model)
     started = time.perf_counter()
-    summaries, records, workers = {}, {}, 1
+    summaries, records, results, workers = {}, {}, {}, 1
     # A first pass leaves the runs that other processes sharing the folder hold; a second waits
     # for them, so processes splitting the preset do not idle at the end of every task.
     pending = list(tasks)
@@ -503,8 +503,9 @@ def _reproduce(args: argparse.Namespace) -> int:
                 os.path.join(args.output_dir, task), title=f"{preset.name} preset: {task}", baselines=preset.baselines,
                 paper_gains=preset.paper_gains() or None, progress=not args.quiet, pretrained=pretrained, jobs=jobs,
                 run_sizes=run_sizes, report_only=args.report_only, wait_for_others=wait_for_others,
+                earlier=results.get(task),
             )
-            summaries[task], records[task] = result.summary, result.records
+            summaries[task], records[task], results[task] = result.summary, result.records, result
             workers = max(workers, result.workers)
             if result.held_elsewhere:
                 held.append(task)

@@ -186,6 +186,8 @@ class CompareResult:
     held_elsewhere: int = 0
     """Runs of this call's part that other processes were still training when it ended (only
     with ``wait_for_others`` false)."""
+    trained: int = 0
+    """Runs trained by this call (and by the ``earlier`` call it continued, if any)."""
 
 
 def machine_description(jobs: int = 1) -> str:
@@ -327,6 +329,7 @@ def run_comparison(
     run_sizes: Sequence[Any] | None = None,
     report_only: bool = False,
     wait_for_others: bool = True,
+    earlier: CompareResult | None = None,
 ) -> CompareResult:
     """Run (or finish) the paired grid and write runs/, summary.json, report.md and the plots.
 
@@ -343,7 +346,9 @@ def run_comparison(
     way the summary covers every run of the grid already stored, by any part, and says how many
     are missing. Runs that other processes sharing ``output_dir`` hold are waited for (see
     :func:`run_grid`), unless ``wait_for_others`` is false: then they are left out of this
-    summary and counted in ``held_elsewhere``.
+    summary and counted in ``held_elsewhere``. ``earlier``, the result of a call of the same
+    invocation on the same grid that left such runs (``reproduce``'s first pass), adds its time
+    and runs trained to this call's, in the report and the result.
     """
     from .report import write_outputs
 
@@ -411,7 +416,8 @@ def run_comparison(
                      "those (the other parts of the grid, or an interrupted invocation, have the rest)")
     if untuned:
         notes.append(f"{untuned} runs wait for their method's tuning to finish (`compare --tune`)")
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started + (earlier.seconds if earlier else 0.0)
+    trained = len(store.saved_keys) + (earlier.trained if earlier else 0)
     context = {
         "command": " ".join(shlex.quote(arg) for arg in ["tripleentropy", *sys.argv[1:]]),
         "model": model_name,
@@ -421,8 +427,8 @@ def run_comparison(
         "seeds": ", ".join(str(seed) for seed in seeds),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(workers),
-        "wall time of this invocation": f"{seconds / 60:.1f} min ({len(store.saved_keys)} runs trained, "
-                                        f"{len(records) - len(store.saved_keys)} reused)",
+        "wall time of this invocation": f"{seconds / 60:.1f} min ({trained} runs trained, "
+                                        f"{len(records) - trained} reused)",
     }
     if report_only:
         context["wall time of this invocation"] = f"{seconds / 60:.1f} min (--report-only: {len(records)} stored runs reported)"
@@ -433,5 +439,6 @@ def run_comparison(
         max_eval=design.max_eval, eval_folds=design.num_folds if design.uses_folds else None, notes=notes,
         tuning=tuning,
     )
-    return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers, held_elsewhere)
+    return CompareResult(records, summary, os.path.join(output_dir, "report.md"), seconds, workers, held_elsewhere,
+                         trained)
 

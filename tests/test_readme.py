@@ -246,6 +246,12 @@ def test_the_few_shot_study_script_spells_the_recipe_as_its_new_entry():
     _assert_the_few_shot_recipe(shlex.split(flags), "benchmarks/fewshot_study.sh's [new]")
 
 
+def test_the_setfit_20_script_trains_with_the_few_shot_recipe():
+    script = (README.parent / "benchmarks" / "fewshot_setfit20.sh").read_text(encoding="utf-8")
+    (flags,) = re.findall(r'^RECIPE="([^"]*)"', script, flags=re.MULTILINE)
+    _assert_the_few_shot_recipe(shlex.split(flags), "benchmarks/fewshot_setfit20.sh's RECIPE")
+
+
 def test_every_command_line_passes_the_checks_of_its_command(tmp_path, tiny_roberta, monkeypatch, capsys):
     # A user with the hub: the paper preset's roberta-base resolves without a download (the checks
     # never download); with HF_HUB_OFFLINE set it is refused, and a test covers that message.

@@ -94,7 +94,9 @@ def count_training(monkeypatch) -> list[str]:
     calls, real = [], api.train_model
 
     def counting(config, *args, **kwargs):
-        calls.append("tuning" if kwargs.get("callbacks") else "run")
+        # A tuning trial reports to the study; a run has only the step report for the run bar.
+        tuning = any(type(callback).__name__ != "StepReport" for callback in kwargs.get("callbacks", ()))
+        calls.append("tuning" if tuning else "run")
         return real(config, *args, **kwargs)
 
     monkeypatch.setattr(api, "train_model", counting)

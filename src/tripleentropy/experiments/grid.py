@@ -192,8 +192,8 @@ def run_grid(specs: Sequence[RunSpec], store: RunStore, run_fn: RunFunction, pro
     from the runs done in this call; beside it, the runs going now with the steps each reported
     (:func:`report_steps`), in this process or a worker. If ``run_fn`` raises, the error
     propagates once the runs already going have finished; every finished run is stored, so
-    calling ``run_grid`` again resumes after it. Returns the records of all specs, in spec order, whether they were run now
-    or found in the store.
+    calling ``run_grid`` again resumes after it. Returns the records of all specs, in spec
+    order, whether they were run now or found in the store.
 
     Processes may share one store: each run is claimed (:meth:`RunStore.claim`) before it starts,
     so a run another process is training is skipped, and once nothing else is left this call

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The few-shot recipe study of the README ("Choosing the few-shot recipe"): on the SST2 (and SST5)
+# The few-shot recipe study of docs/results.md ("Choosing the few-shot recipe"): on the SST2 (and SST5)
 # validation split only, 16 and 64 training examples, 3 seeds, each recipe of ce and tripleentropy
 # beside logreg and setfit. Every recipe is one `compare` into the same run store per task, so
 # logreg and setfit (which read none of the recipe's settings) run once and are paired with every
@@ -18,13 +18,14 @@ METHODS=${METHODS:-ce,tripleentropy,logreg,setfit}
 # The old recipe reads [CLS] through BERT's pooler; logreg reads the encoder's own pooling in every
 # recipe (so its runs are shared), and setfit reads no pooling at all.
 OLD_POOLING=$(tr , '\n' <<<"$METHODS" | awk '$0 == "logreg" {print $0 "=auto"} $0 != "logreg" && $0 != "setfit" {print $0 "=cls"}' | paste -sd,)
+# Every entry starts from --recipe classic, the defaults these recipes were measured against.
 declare -A RECIPES=(
-  [old]="--epochs 8 --pooling $OLD_POOLING"
-  [mean]="--epochs 8 --pooling auto"
-  [mean-probe]="--epochs 8 --pooling auto --head-init probe"
-  [mean-probe-50steps]="--epochs 8 --pooling auto --head-init probe --min-steps 50"
-  [mean-probe-50steps-lr5e-5]="--epochs 8 --pooling auto --head-init probe --min-steps 50 --lr 5e-5"
-  [new]="--epochs 8 --pooling auto --head-init probe --min-steps 50 --lr 5e-5 --center-init kmeans --softtriple-input mean"
+  [old]="--recipe classic --epochs 8 --pooling $OLD_POOLING"
+  [mean]="--recipe classic --epochs 8 --pooling auto"
+  [mean-probe]="--recipe classic --epochs 8 --pooling auto --head-init probe"
+  [mean-probe-50steps]="--recipe classic --epochs 8 --pooling auto --head-init probe --min-steps 50"
+  [mean-probe-50steps-lr5e-5]="--recipe classic --epochs 8 --pooling auto --head-init probe --min-steps 50 --lr 5e-5"
+  [new]="--recipe classic --epochs 8 --pooling auto --head-init probe --min-steps 50 --lr 5e-5 --center-init kmeans --softtriple-input mean"
 )
 ORDER=${ORDER:-old new mean-probe-50steps-lr5e-5 mean-probe mean mean-probe-50steps}
 BASELINE=${BASELINE:-ce,setfit}

@@ -1,7 +1,7 @@
 """Pool the paired comparisons of several `compare` folders, one per task, as `reproduce` pools
 a preset's tasks: each task's pairs stay within the task, and one paired t-test runs over all of
 them. For grids that `reproduce` has no preset for, e.g. the fewshot preset's samples with
-SetFit at its paper's 20 iterations (README, "SetFit at its paper's 20 iterations"):
+SetFit at its paper's 20 iterations (docs/results.md, "SetFit at its paper's 20 iterations"):
 
     python benchmarks/pool_tasks.py runs/fewshot-sf20 --baseline setfit
 

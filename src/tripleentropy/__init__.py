@@ -1,3 +1,3 @@
 """TripleEntropy: fine-tune language models with cross-entropy plus SoftTriple."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -26,7 +26,7 @@ def compare_args(files, model, output_dir, *extra):
     return [
         "compare", "--train", str(train), "--test", str(test), "--output-dir", str(output_dir),
         "--model", str(model), "--losses", "ce,tripleentropy", "--train-sizes", "8,16", "--seeds", "2",
-        "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--jobs", "1", "--quiet", *extra,
+        "--epochs", "1", "--min-steps", "0", "--batch-size", "8", "--max-length", "16", "--jobs", "1", "--quiet", *extra,
     ]
 
 
@@ -153,7 +153,7 @@ def test_without_test_file_runs_use_cross_validation_folds(files, tiny_bert, tmp
     train, _ = files
     output = tmp_path / "cv"
     args = ["compare", "--train", str(train), "--output-dir", str(output), "--model", str(tiny_bert),
-            "--train-sizes", "8", "--seeds", "3", "--folds", "3", "--epochs", "1", "--batch-size", "8", "--quiet"]
+            "--train-sizes", "8", "--seeds", "3", "--folds", "3", "--epochs", "1", "--min-steps", "0", "--batch-size", "8", "--quiet"]
     assert main(args) == 0
     runs = records(output)
     assert sorted({run["fold"] for run in runs}) == [0, 1, 2]
@@ -261,7 +261,7 @@ def test_run_sizes_train_only_those_and_the_report_covers_the_whole_grid(files, 
 
     calls = count_training(monkeypatch)
     design = design_from_files(str(files[0]), str(files[1]), {}, None, None)
-    configs = {loss: TrainConfig(model=str(tiny_bert), loss=loss, epochs=1, batch_size=8, max_length=16).validate()
+    configs = {loss: TrainConfig(model=str(tiny_bert), loss=loss, epochs=1, min_steps=0, batch_size=8, max_length=16).validate()
                for loss in ("ce", "tripleentropy")}
     output = tmp_path / "grid"
 
@@ -286,7 +286,7 @@ def test_without_waiting_the_runs_another_process_holds_are_counted_and_left_for
     from tripleentropy.training.config import TrainConfig
 
     design = design_from_files(str(files[0]), str(files[1]), {}, None, None)
-    configs = {loss: TrainConfig(model=str(tiny_bert), loss=loss, epochs=1, batch_size=8, max_length=16).validate()
+    configs = {loss: TrainConfig(model=str(tiny_bert), loss=loss, epochs=1, min_steps=0, batch_size=8, max_length=16).validate()
                for loss in ("ce", "tripleentropy")}
 
     def grid(output, wait_for_others=True, earlier=None):

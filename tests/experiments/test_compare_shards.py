@@ -53,7 +53,7 @@ def files(tmp_path_factory):
 def grid_args(files, model) -> list[str]:
     train, test = files
     return ["--train", str(train), "--test", str(test), "--model", str(model), "--losses", "ce,tripleentropy",
-            "--train-sizes", "8", "--seeds", "2", "--epochs", "1", "--batch-size", "8", "--max-length", "16",
+            "--train-sizes", "8", "--seeds", "2", "--epochs", "1", "--min-steps", "0", "--batch-size", "8", "--max-length", "16",
             "--jobs", "1"]
 
 

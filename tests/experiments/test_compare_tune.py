@@ -53,7 +53,7 @@ def test_the_objective_never_sees_an_evaluation_example(kind, tiny_bert, tmp_pat
     else:
         design = Design("cv", NAMES, pool, None, 3)
         seeds = [0, 1]  # outer folds 0 and 1, each tuned on its own training part
-    base = TrainConfig(model=str(tiny_bert), epochs=1, batch_size=8, max_length=16, centers=2)
+    base = TrainConfig(model=str(tiny_bert), epochs=1, min_steps=0, batch_size=8, max_length=16, centers=2)
     configs = {"ce": replace(base, loss="ce"), "tripleentropy": replace(base, loss="tripleentropy")}
     fixed = {"ce": {"epochs"}, "tripleentropy": {"epochs", "centers"}}  # short runs
     options = TuneOptions(n_trials=1, tune_seeds=2, inner_folds=3, pruner="none")

@@ -10,6 +10,7 @@ from tests.experiments.test_compare import records
 from tests.tiny_models import sentences, write_csv
 from tripleentropy.cli import main
 from tripleentropy.experiments.methods import FINE_TUNING_FIELDS, METHODS
+from tripleentropy.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def args(files, model, output_dir, *extra):
     train, test = files
     return ["compare", "--train", str(train), "--test", str(test), "--output-dir", str(output_dir), "--model", str(model),
             "--methods", "ce,logreg,setfit", "--baseline", "ce,setfit", "--train-sizes", "8", "--seeds", "2",
-            "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--quiet", *extra]
+            "--epochs", "1", "--min-steps", "0", "--batch-size", "8", "--max-length", "16", "--quiet", *extra]
 
 
 def count_runs(monkeypatch) -> list:
@@ -45,7 +46,8 @@ def test_logreg_and_setfit_are_paired_keyed_resumed_and_reported(files, tiny_ber
     assert sorted(run["method"] for run in runs) == ["ce", "ce", "logreg", "logreg", "setfit", "setfit"]
     by_method = {run["method"]: run for run in runs if run["seed"] == 0}
     # Each run's key and stored config hold what its method reads, and nothing else.
-    assert by_method["setfit"]["config"]["max_eval"] is None and set(by_method["setfit"]["config"]) == {"max_eval", "setfit"}
+    assert by_method["setfit"]["config"]["max_eval"] is None and set(by_method["setfit"]["config"]) == {"max_eval", "setfit",
+                                                                                                          "setfit_iterations"}
     assert set(by_method["logreg"]["config"]) == {"max_eval", "pooling", "max_length"}
     assert set(by_method["ce"]["config"]) == {"max_eval", *FINE_TUNING_FIELDS}
     for run in runs:
@@ -85,7 +87,9 @@ def test_logreg_and_setfit_are_paired_keyed_resumed_and_reported(files, tiny_ber
     (["--methods", "ce,tripleentropy", "--baseline", "setfit"], "--baseline setfit is not one of --methods ce,tripleentropy"),
     (["--methods", "ce,svm"], "unknown method 'svm'"),
     (["--baseline", "ce,ce"], "--baseline needs one method or several distinct ones"),
-    (["--pooling", "max"], "unknown pooling 'max'"),
+    (["--pooling", "max"], "--pooling: 'max' is not one of auto, cls, mean"),
+    (["--recipe", "nonsense"], "--recipe: 'nonsense' is not one of default, classic"),
+    (["--epochs", "ce=many"], "--epochs: epochs is 'auto' or a number > 0, got 'many'"),
 ])
 def test_bad_method_input_exits_2_before_any_run(files, tiny_bert, tmp_path, capsys, extra, message):
     assert main(args(files, tiny_bert, tmp_path / "bad", *extra)) == 2
@@ -200,11 +204,15 @@ def test_setfit_iterations_reach_setfit_and_its_key_only_when_set(files, tiny_be
 
     monkeypatch.setattr(methods, "train_setfit", spying)
     output = tmp_path / "out"
+    library = tmp_path / "library.yaml"
+    library.write_text("setfit_iterations: null\n")  # setfit's own default
     base = args(files, tiny_bert, output, "--methods", "ce,setfit", "--baseline", "ce", "--seeds", "1", "--jobs", "1")
-    assert main(base) == 0 and calls == [{}]
+    assert main([*base, "--config", str(library)]) == 0 and calls == [{}]
     defaults = {run["key"]: run for run in records(output) if run["method"] == "setfit"}
     assert [set(run["config"]) for run in defaults.values()] == [{"max_eval", "setfit"}]
     assert main([*base, "--setfit-iterations", "2"]) == 0 and calls == [{}, {"num_iterations": 2}]
     tuned = [run for run in records(output) if run["method"] == "setfit" and run["key"] not in defaults]
     assert len(tuned) == 1 and tuned[0]["config"]["setfit_iterations"] == 2
-    assert main(base) == 0 and len(calls) == 2  # the run at setfit's defaults is found under its old key
+    # The run at setfit's own default is found under the key it had before 20 became the default.
+    assert main([*base, "--config", str(library)]) == 0 and len(calls) == 2
+    assert TrainConfig().setfit_iterations == 20

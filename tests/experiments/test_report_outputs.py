@@ -121,7 +121,7 @@ def test_evaluate_reports_the_paraphrase_f1_on_mrpc(tiny_bert, tmp_path, capsys)
     if not tasks.task_is_present(tasks.get_task("MRPC"), resolve_data_dir()):
         pytest.skip("SentEval data not found (set TRIPLEENTROPY_DATA)")
     model = tmp_path / "model"
-    assert main(["train", "--task", "MRPC", "--train-size", "8", "--epochs", "1", "--model", str(tiny_bert),
+    assert main(["train", "--task", "MRPC", "--train-size", "8", "--epochs", "1", "--min-steps", "0", "--model", str(tiny_bert),
                  "--max-length", "16", "--output-dir", str(model)]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--model-dir", str(model), "--task", "MRPC", "--json"]) == 0
@@ -129,3 +129,80 @@ def test_evaluate_reports_the_paraphrase_f1_on_mrpc(tiny_bert, tmp_path, capsys)
     assert metrics["positive_label"] == "paraphrase" and metrics["f1"] == metrics["per_class_f1"]["paraphrase"]
     assert main(["evaluate", "--model-dir", str(model), "--task", "MRPC"]) == 0
     assert "(of the paraphrase class)" in capsys.readouterr().out
+
+
+def with_majority(record, rate):
+    return {**record, "metrics": {**record["metrics"], "majority_rate": rate}}
+
+
+def test_the_majority_rate_is_the_accuracy_of_always_predicting_the_most_frequent_class():
+    from tripleentropy.training import classification_metrics
+
+    metrics = classification_metrics([1, 1, 0, 1], [0, 1, 0, 0], ["neg", "pos"])
+    assert metrics["majority_rate"] == 0.75 and metrics["accuracy"] == 0.5
+    assert classification_metrics([1, 1, 0, 1], [1, 1, 1, 1], ["neg", "pos"])["accuracy"] == metrics["majority_rate"]
+    assert classification_metrics([], [], ["neg", "pos"])["majority_rate"] == 0.0
+    summary = summarize([with_majority(record, 0.75) for record in RECORDS])
+    assert {entry["majority_rate_mean"] for entry in summary["results"]} == {75.0}
+
+
+# Each seed (fold) evaluates on its own examples: majority rates 60.5 and 61.5 at size 20, mean 61.0.
+# supcon's mean accuracy there, 61.35, is less than 0.5 points above it; ce's, 61.75, is not.
+MAJORITY_RECORDS = [with_majority(record, 0.605 + 0.01 * (record["seed"] % 2) if record["train_size"] == 20 else 0.5)
+                    for record in RECORDS]
+
+
+def test_reports_show_macro_f1_and_the_majority_rate_beside_accuracy(tmp_path):
+    from tripleentropy.experiments.presets import PRESETS
+    from tripleentropy.experiments.reproduce import write_overall_report
+
+    summary = write_outputs(MAJORITY_RECORDS, tmp_path / "SST2", title="Study", context={})
+    results = {(entry["train_size"], entry["method"]): entry for entry in summary["results"]}
+    assert results[(20, "ce")]["majority_rate_mean"] == pytest.approx(61.0)
+    assert results[(100, "supcon")]["majority_rate_mean"] == pytest.approx(50.0)
+    assert results[(20, "ce")]["macro_f1_mean"] == pytest.approx(results[(20, "ce")]["mean"])
+    assert results[(20, "ce")]["macro_f1_std"] == pytest.approx(results[(20, "ce")]["std"])
+    assert json.loads((tmp_path / "SST2" / "summary.json").read_text())["results"] == json.loads(json.dumps(summary["results"]))
+
+    report = (tmp_path / "SST2" / "report.md").read_text()
+    main_table = report.split("## Accuracy, macro F1 and the majority class\n")[1].split("\n## ")[0]
+    assert "| Training size | Method | Accuracy | Macro F1 | Majority class |" in main_table
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in main_table.splitlines()
+            if line.startswith("| 20 |") or line.startswith("| 100 |")}
+    assert rows[("20", "ce")].startswith("| 20 | ce | 61.75 ± ") and rows[("20", "ce")].endswith(" | 61.00 |")
+    assert rows[("20", "supcon")].startswith("| 20 | supcon | 61.35 ± ")
+    assert rows[("20", "supcon")].endswith(" | 61.00 (not beaten) |")
+    assert rows[("100", "tripleentropy")].endswith(" | 50.00 |")
+    assert "Majority class: the accuracy of always predicting the most frequent class" in report
+
+    table = format_summary_table(summary).splitlines()
+    assert table[0].split()[:6] == ["size", "method", "accuracy", "(points)", "macro", "F1"] and "majority" in table[0]
+    supcon = next(line for line in table if line.startswith("20") and "supcon" in line)
+    assert "61.00 (not beaten)" in supcon and "majority" in table[-1]
+
+    write_overall_report(PRESETS["smoke"], {"SST2": summary}, {"SST2": MAJORITY_RECORDS}, tmp_path, {})
+    overall = (tmp_path / "report.md").read_text()
+    assert "| Size | Method | Runs | Accuracy | Macro F1 | Majority class | Seconds per run |" in overall
+    assert "| 20 | supcon | 4 | 61.35 | 61.35 | 61.00 (not beaten) |" in overall
+    assert "| [SST2](SST2/report.md) | 20 | supcon | 61.75 | 61.35 | 61.35 ± " in overall
+    pooled = json.loads((tmp_path / "summary.json").read_text())["pooled_results"]
+    assert next(entry for entry in pooled if entry["train_size"] == 20)["majority_rate_mean"] == pytest.approx(61.0)
+
+
+def test_records_written_before_the_majority_rate_still_report(tmp_path):
+    from tripleentropy.experiments.presets import PRESETS
+    from tripleentropy.experiments.reproduce import write_overall_report
+
+    old = [{**record, "metrics": {"accuracy": record["metrics"]["accuracy"]}} for record in RECORDS]
+    mixed = old[:1] + MAJORITY_RECORDS[1:]  # one cell of old and new runs: no rate for that cell
+    for records, name in ((old, "old"), (mixed, "mixed")):
+        summary = write_outputs(records, tmp_path / name, title="Old runs", context={})
+        ce20 = next(entry for entry in summary["results"] if (entry["train_size"], entry["method"]) == (20, "ce"))
+        assert "majority_rate_mean" not in ce20
+        report = (tmp_path / name / "report.md").read_text()
+        assert any(line.startswith("| 20 | ce | 61.75 ± ") and line.endswith(" | – |") for line in report.splitlines())
+        row = next(line.split() for line in format_summary_table(summary).splitlines() if line.split()[:2] == ["20", "ce"])
+        assert row[2:8] == ["61.75", "±", "1.71", "(n=4)", "–", "–"]
+    assert "| 20 | supcon | 61.35 ± 1.71 (n=4) | – | – |" in (tmp_path / "old" / "report.md").read_text()
+    write_overall_report(PRESETS["smoke"], {"SST2": summary}, {"SST2": mixed}, tmp_path, {})
+    assert "| 20 | ce | 4 | 61.75 | – | – |" in (tmp_path / "report.md").read_text()

@@ -308,7 +308,7 @@ def test_compare_with_the_shortcut(fake_mpnet, tmp_path, capsys):
         csv.writer(handle).writerows([["text", "label"]] + [[e.text, ["neg", "pos"][e.label]] for e in sentences(40)])
     out = tmp_path / "compare"
     assert main(["compare", "--train", str(train), "--folds", "2", "--output-dir", str(out), "--model", "mpnet",
-                 "--train-sizes", "8", "--seeds", "1", "--epochs", "1", "--batch-size", "8", "--max-length", "16",
+                 "--train-sizes", "8", "--seeds", "1", "--epochs", "1", "--min-steps", "0", "--batch-size", "8", "--max-length", "16",
                  "--jobs", "1", "--quiet"]) == 0
     runs = [json.loads(path.read_text()) for path in (out / "runs").glob("*.json")]
     assert sorted(run["method"] for run in runs) == ["ce", "tripleentropy"]

@@ -17,7 +17,7 @@ from tests.tiny_models import pairs, sentences, write_csv
 from tripleentropy.cli import main
 
 LABELS = ["neg", "pos"]
-FAST = ["--epochs", "5", "--lr", "5e-3", "--batch-size", "8", "--warmup-steps", "2", "--logging-steps", "4"]
+FAST = ["--epochs", "5", "--min-steps", "0", "--lr", "5e-3", "--batch-size", "8", "--warmup-steps", "2", "--logging-steps", "4"]
 
 
 def _run(*argv, timeout=120, **kwargs):
@@ -61,6 +61,25 @@ def test_train_evaluate_predict(tiny_bert, tmp_path, capsys, monkeypatch):
     for ours, theirs, stdin in zip(from_file, expected, from_stdin):
         assert ours["label"] == theirs["label"] == stdin["label"]
         assert ours["score"] == pytest.approx(theirs["score"], abs=1e-5)
+
+
+def test_evaluate_shows_macro_f1_and_the_majority_rate_beside_accuracy(tiny_bert, tmp_path, capsys):
+    examples = sentences(24, seed=1)
+    # 9 of the 12 held-out examples are negative: always predicting "neg" scores 75%.
+    held_out = [e for e in examples if e.label == 0][:9] + [e for e in examples if e.label == 1][:3]
+    data = write_csv(tmp_path / "held_out.csv", held_out, LABELS)
+    out = tmp_path / "model"
+    assert main(["train", "--model", str(tiny_bert), "--train", str(write_csv(tmp_path / "train.csv", sentences(16), LABELS)),
+                 "--output-dir", str(out), "--epochs", "1", "--min-steps", "0", "--batch-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--model-dir", str(out), "--data", str(data), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["majority_rate"] == 0.75 and 0 <= metrics["macro_f1"] <= 1
+    assert main(["evaluate", "--model-dir", str(out), "--data", str(data)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("accuracy"))
+    assert lines[start + 1].split()[:2] == ["majority", "75.00%"]
+    assert f"macro F1  {100 * metrics['macro_f1']:.2f}" in "\n".join(lines)
 
 
 def test_clear_errors(tiny_bert, tmp_path, capsys):
@@ -184,7 +203,7 @@ sys.exit(main(sys.argv[1:]))
 def test_two_processes_match_one_process_on_the_same_global_batches(tiny_bert_no_dropout, tmp_path):
     # Equal-length sentences: the per-process token means average to the global one.
     train = write_csv(tmp_path / "train.csv", sentences(64, words=6), LABELS)
-    common = ["--model", str(tiny_bert_no_dropout), "--train", str(train), "--epochs", "2", "--lr", "5e-3",
+    common = ["--model", str(tiny_bert_no_dropout), "--train", str(train), "--epochs", "2", "--min-steps", "0", "--lr", "5e-3",
               "--warmup-steps", "2", "--no-group-by-length", "--seed", "1"]
     # The command line of `python -m tripleentropy`, with each rank's final centers dumped.
     launcher = tmp_path / "train_and_dump.py"
@@ -212,7 +231,7 @@ def test_sentence_pair_files(tiny_roberta, tmp_path, capsys):
     columns = ["--text-column", "a", "--text-pair-column", "b", "--label-column", "y"]
     out = tmp_path / "model"
     assert main(["train", "--model", str(tiny_roberta), "--train", str(path), "--output-dir", str(out),
-                 "--epochs", "1", "--batch-size", "8", *columns]) == 0
+                 "--epochs", "1", "--min-steps", "0", "--batch-size", "8", *columns]) == 0
     capsys.readouterr()
     assert main(["predict", "--model-dir", str(out), "--input", str(path), *columns]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -224,7 +243,7 @@ def test_early_stopping_without_validation_data_stops_before_training(tiny_bert,
     train = write_csv(tmp_path / "train.csv", sentences(8), LABELS)
     output = tmp_path / "o"
     args = ["train", "--model", str(tiny_bert), "--train", str(train), "--output-dir", str(output),
-            "--early-stopping-patience", "2", "--epochs", "1"]
+            "--early-stopping-patience", "2", "--epochs", "1", "--min-steps", "0"]
     assert main(args) == 2
     error = capsys.readouterr().err
     assert "--early-stopping-patience needs validation data" in error and "--validation FILE" in error

@@ -16,7 +16,9 @@ NAMES = ["negative", "positive"]
 
 
 def _config(model_dir, **changes):
-    values = dict(model=str(model_dir), epochs=5, batch_size=8, lr=5e-3, center_lr=1e-2, warmup_steps=2, logging_steps=4)
+    # The mechanics under test, not the default recipe's budget and head: the classic recipe.
+    values = dict(recipe="classic", model=str(model_dir), epochs=5, batch_size=8, lr=5e-3, center_lr=1e-2,
+                  warmup_steps=2, logging_steps=4)
     values.update(changes)
     return TrainConfig(**values)
 
@@ -57,7 +59,7 @@ def test_parameter_groups(tiny_bert):
     config = _config(tiny_bert)
     from tripleentropy.training.api import _training_arguments
 
-    args = _training_arguments(config, "unused", save=False, has_validation=False)
+    args = _training_arguments(config, "unused", save=False, has_validation=False, num_examples=32)
     trainer = TripleEntropyTrainer(model=model, args=args, center_lr=0.5)
     decay, no_decay, centers = trainer.create_optimizer().param_groups
     names = {id(p): n for n, p in model.named_parameters()}

@@ -50,17 +50,43 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
         else:
-            group.add_argument(flag, dest=item.name, default=argparse.SUPPRESS, metavar="VALUE", help=help_text)
+            choices = item.metadata.get("choices")
+            metavar = "{" + ",".join(choices) + "}" if choices else item.metadata.get("metavar", "VALUE")
+            group.add_argument(flag, dest=item.name, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
 
 
-def _convert(name: str, raw: str, annotation: Any) -> Any:
+def _convert(item: Any, raw: str) -> Any:
+    """A flag's text as its ``TrainConfig`` field takes it: by the field's own parser, else its type."""
     from ..training.cli import field_type
 
-    kind = field_type(annotation)
+    flag = "--" + item.name.replace("_", "-")
+    parse = item.metadata.get("parse")
+    if parse is not None:
+        try:
+            return parse(raw)
+        except ValueError as error:
+            raise UserError(f"{flag}: {error}") from None
+    kind = field_type(item.type)
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
-        raise UserError(f"--{name.replace('_', '-')}: {raw!r} is not a valid {kind.__name__}") from None
+        raise UserError(f"{flag}: {raw!r} is not a valid {kind.__name__}") from None
+    choices = item.metadata.get("choices")
+    if choices and value not in choices:
+        raise UserError(f"{flag}: {raw!r} is not one of {', '.join(map(str, choices))}")
+    return value
+
+
+def _readers(name: str, methods: Sequence[str]) -> list[str]:
+    """The methods of ``methods`` whose runs a setting can change: those that read it; for
+    ``recipe`` those that read a setting it fills in; ``model`` all of them."""
+    from ..training.config import RECIPE_FIELDS
+    from .methods import get_method
+
+    if name == "model":
+        return list(methods)
+    names = RECIPE_FIELDS if name == "recipe" else (name,)
+    return [method for method in methods if any(field in get_method(method).reads for field in names)]
 
 
 def configs_from_args(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, Any]:
@@ -70,7 +96,6 @@ def configs_from_args(args: argparse.Namespace, methods: Sequence[str]) -> dict[
     while no method of the grid reads it, is refused."""
     from ..modeling.settings import LOSSES
     from ..training.config import TrainConfig
-    from .methods import get_method
 
     base = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     shared: dict[str, Any] = {}
@@ -79,7 +104,7 @@ def configs_from_args(args: argparse.Namespace, methods: Sequence[str]) -> dict[
         if not hasattr(args, item.name) or item.name in _COMPARE_OWNS:
             continue
         flag = "--" + item.name.replace("_", "-")
-        readers = [method for method in methods if item.name in get_method(method).reads or item.name == "model"]
+        readers = _readers(item.name, methods)
         if not readers:
             raise UserError(f"{flag} applies to none of the methods {','.join(methods)}; leave it out")
         raw = getattr(args, item.name)
@@ -100,9 +125,9 @@ def configs_from_args(args: argparse.Namespace, methods: Sequence[str]) -> dict[
                 if method not in readers:
                     raise UserError(f"{flag}: method {method} does not read this setting (those that do here: "
                                     f"{', '.join(readers)}); leave {method}={value} out")
-                per_method[method][item.name] = _convert(item.name, value, item.type)
+                per_method[method][item.name] = _convert(item, value)
         else:
-            shared[item.name] = _convert(item.name, str(raw), item.type)
+            shared[item.name] = _convert(item, str(raw))
     return {
         method: TrainConfig.from_dict(
             {**shared, **per_method[method], **({"loss": method} if method in LOSSES else {})}, base=base
@@ -202,8 +227,10 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--test", metavar="FILE",
                         help="your test file; without it, --train is split into --folds stratified folds")
     parser.add_argument("--eval-split", choices=("test", "validation"), default="test",
-                        help="with --task: evaluate on its test split (default) or its validation split "
-                             "(SST2, SST5), to choose settings without looking at test data")
+                        help="with --task: evaluate on its test split (default) or on validation data, to choose "
+                             "settings without looking at test data: the validation split (SST2, SST5), else 5 "
+                             "stratified inner folds of the training split (TREC, MRPC), else of each seed's outer "
+                             "training part (MR, CR, SUBJ, MPQA; seed i leaves out fold i altogether)")
     parser.add_argument("--output-dir", required=True, metavar="DIR",
                         help="where runs, summary, report and plots go; processes given the same grid and DIR split "
                              "its runs (each run is claimed by one) and each reports the whole grid")
@@ -396,6 +423,10 @@ def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, metavar="MODEL",
                         help="run the preset's grid on this encoder instead of the preset's own: a shortcut "
                              "(minilm, mpnet; see `tripleentropy models`), a local model directory or a hub id")
+    parser.add_argument("--recipe", default=None, choices=("default", "classic"),
+                        help="train the preset's grid with this recipe (see `tripleentropy train --help`) instead of "
+                             "the preset's own settings, e.g. to measure today's defaults on a preset's samples; "
+                             "not for the paper preset, whose point is the authors' settings")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="seeds per training size instead of the preset's own number (each seed draws its own "
                              "training sample; with folds, seed i evaluates on fold i mod 10): fewer for a CPU, and "
@@ -431,7 +462,7 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
     from ..modeling import BUNDLED_MODEL, resolve_model
     from ..modeling.packaged import PACKAGED_MODELS
     from ..modeling.settings import LOSSES
-    from ..training.config import TrainConfig
+    from ..training.config import RECIPE_FIELDS, TrainConfig
     from .compare import parse_jobs
     from .presets import PRESETS
 
@@ -457,9 +488,18 @@ def validate_reproduce(args: argparse.Namespace) -> ReproduceRequest:
             raise UserError(f"--train-sizes: {', '.join(unknown)} not in the {preset.name} preset "
                             f"({', '.join(map(str, grid_sizes))})")
     model = args.model or preset.model
+    settings = dict(preset.settings)
+    if args.recipe is not None:
+        if preset.name == "paper":
+            raise UserError(
+                f"--recipe {args.recipe}: the paper preset trains with the authors' settings, which a recipe would "
+                "replace; leave out --recipe, or run another preset's grid with it"
+            )
+        settings = {key: value for key, value in settings.items() if key not in RECIPE_FIELDS}
+        settings["recipe"] = args.recipe
     configs = {
         method: TrainConfig.from_dict(
-            {**preset.settings, "model": model, **({"loss": method} if method in LOSSES else {})}
+            {**settings, "model": model, **({"loss": method} if method in LOSSES else {})}
         ).validate()
         for method in preset.methods
     }
@@ -518,6 +558,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     context = {
         "command": " ".join(["tripleentropy", *sys.argv[1:]]),
         "model": model if model == preset.model else f"{model} (instead of the preset's {preset.model})",
+        **({"recipe": f"{args.recipe} (instead of the preset's settings)"} if args.recipe else {}),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(workers),
         "wall time of this invocation": f"{(time.perf_counter() - started) / 60:.1f} min",

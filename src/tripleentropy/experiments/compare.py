@@ -39,6 +39,11 @@ class Design:
     ``seed % num_folds`` for evaluation and samples its training set from the other folds.
     ``validation`` is a task's validation split when the runs do not evaluate on it: settings
     may be chosen there (``compare --tune``); no run of the grid sees it.
+
+    ``inner_folds`` (with folds) makes the design validate instead of test: run ``seed`` leaves
+    out outer fold ``seed % num_folds`` altogether, splits the rest into ``inner_folds``
+    stratified folds, evaluates on inner fold ``seed % inner_folds`` and samples its training
+    set from the others, so no run sees the test fold of its seed.
     """
 
     name: str
@@ -49,6 +54,7 @@ class Design:
     max_eval: int | None = None
     positive_label: str | None = None
     validation: list[Example] | None = None
+    inner_folds: int | None = None
 
     def __post_init__(self) -> None:
         self._folds = None if self.test is not None else stratified_folds(
@@ -71,14 +77,20 @@ class Design:
         else:
             train, evaluation = self._folds[fold]
             eval_examples = self.pool
+            if self.inner_folds:
+                inner = stratified_folds([self.pool[index].label for index in train], self.inner_folds,
+                                         FOLD_SEED + fold, source=f"{self.name} outside fold {fold}")
+                inner_train, inner_evaluation = inner[fold % self.inner_folds]
+                train, evaluation = [train[i] for i in inner_train], [train[i] for i in inner_evaluation]
         if self.max_eval is not None and self.max_eval < len(evaluation):
             evaluation = _sample_indices(eval_examples, evaluation, self.max_eval, seed=0, source=self.name)
         return train, evaluation
 
     def fingerprint(self) -> str:
         """Covers every example either side of the design and how the evaluation sets are drawn."""
+        inner = f";inner_folds={self.inner_folds}" if self.inner_folds else ""
         return fingerprint_split(self.pool, "test", self.test,
-                                 f"folds={self.num_folds if self.uses_folds else 0};max_eval={self.max_eval}")
+                                 f"folds={self.num_folds if self.uses_folds else 0};max_eval={self.max_eval}{inner}")
 
 
 def _sample_indices(examples: Sequence[Example], indices: Sequence[int], size: int | str, seed: int, source: str,
@@ -89,17 +101,33 @@ def _sample_indices(examples: Sequence[Example], indices: Sequence[int], size: i
     return [position[id(example)] for example in chosen]
 
 
+#: Inner folds of the training data that ``--eval-split validation`` evaluates on when a task has
+#: no validation split.
+VALIDATION_FOLDS = 5
+
+
 def design_from_task(
     name: str, data_dir: str | None, num_folds: int | None, max_eval: int | None, eval_split: str = "test"
 ) -> Design:
     """A task's design: its test split, or 10-fold CV for tasks without one. ``eval_split=
-    "validation"`` evaluates on the validation split instead, for choosing settings honestly."""
+    "validation"`` evaluates on validation data instead, to choose settings honestly: the
+    validation split (SST2, SST5), else inner folds of the training split (TREC, MRPC), else
+    (MR, CR, SUBJ, MPQA) inner folds of each outer fold's training part, never its test fold."""
     task = get_task(name)
     splits = load_task(task.name, data_dir)
     if eval_split not in ("test", "validation"):
         raise UserError(f"unknown evaluation split {eval_split!r}; use test or validation")
+    if num_folds is not None and eval_split == "validation":
+        raise UserError("--folds goes with the test split: --eval-split validation evaluates on the validation "
+                        f"split or on {VALIDATION_FOLDS} inner folds of the training data; drop --folds")
     if eval_split == "validation" and "validation" not in splits:
-        raise UserError(f"{task.name} has no validation split; choose settings on SST2 or SST5, or on your own files")
+        folds = task.num_folds or 10
+        if "test" in splits:
+            return Design(f"task {task.name} (inner folds of the training split)", list(task.label_names),
+                          splits["train"].examples, None, VALIDATION_FOLDS, max_eval, task.positive_label)
+        return Design(f"task {task.name} (inner folds of each outer fold's training part)", list(task.label_names),
+                      splits["train"].examples, None, folds, max_eval, task.positive_label,
+                      inner_folds=VALIDATION_FOLDS)
     test = splits[eval_split].examples if eval_split in splits else None
     if num_folds is not None and test is not None:
         raise UserError(
@@ -236,7 +264,7 @@ def resolve_jobs(jobs: int | str, runs: int) -> int:
     ``runs``, and at least 1.
 
     On CPU, several one-thread workers beat one many-thread process: a few-shot MiniLM step is
-    too small to keep several threads busy (README, "Running runs side by side")."""
+    too small to keep several threads busy (docs/compare.md, "Runs side by side")."""
     import torch
 
     if jobs == "auto":
@@ -306,6 +334,7 @@ class ComparisonRun:
             "train_fingerprint": fingerprint_examples(design.pool[i] for i in train_indices),
             "eval_fingerprint": fingerprint_examples(evaluation.examples),
             "train_seconds": round(result.train_seconds, 3),
+            **result.training,
         }
 
 

@@ -15,7 +15,7 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -26,7 +26,10 @@ from ..training.config import TrainConfig
 # TrainConfig fields that say where data comes from, how a run is logged and saved, or that a
 # comparison sets per run (seed, loss): they do not enter a method's key. The model, seed, method
 # and training size enter a key on their own (the model by its content, see model_fingerprint).
+# ``recipe`` only fills in the settings left unset: their values enter the key, not its name, so a
+# run of ``--recipe classic`` has the key it had before recipes existed.
 NOT_RESULT_FIELDS = frozenset({
+    "recipe",
     "task", "train", "validation", "data_dir", "text_column", "text_pair_column", "label_column", "train_size",
     "output_dir", "resume", "report_to", "logging_steps", "save_steps", "save_total_limit", "seed", "loss", "model",
 })
@@ -49,10 +52,13 @@ FINE_TUNING_FIELDS = tuple(
 @dataclass
 class MethodResult:
     """One run's outcome: ``metrics`` on the evaluation examples and ``train_seconds``, the time
-    spent training (fitting), without loading the model or evaluating."""
+    spent training (fitting), without loading the model or evaluating; ``training`` says how much
+    it trained where a setting leaves that to the data (fine-tuning: ``optimizer_steps`` and
+    ``epochs_trained``, e.g. under ``epochs auto``)."""
 
     metrics: dict[str, Any]
     train_seconds: float
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 class Method(ABC):
@@ -117,7 +123,9 @@ class FineTuning(Method):
                              pretrained=pretrained, progress=False, callbacks=[_step_report()])
         metrics = evaluate_model(result.model, pretrained.tokenizer, evaluation, config.eval_batch_size, label_names,
                                  positive_label=positive_label)
-        return MethodResult(metrics, float(result.train_metrics.get("wall_seconds", 0.0)))
+        training = {name: result.train_metrics[name] for name in ("optimizer_steps", "epochs_trained")
+                    if name in result.train_metrics}
+        return MethodResult(metrics, float(result.train_metrics.get("wall_seconds", 0.0)), training)
 
 
 class LogisticRegressionProbe(Method):

@@ -17,6 +17,15 @@ ACCURACY_PLOT = "accuracy.png"
 DIFFERENCES_PLOT = "differences.png"
 # Fewer pairs than this make even a "significant" interval fragile; the verdict says so.
 _FEW_PAIRS = 5
+# A mean accuracy less than this many points above the majority-class rate is marked "not beaten":
+# no better than always predicting the evaluation set's most frequent class.
+MAJORITY_MARGIN = 0.5
+MAJORITY_NOTE = (
+    "Majority class: the accuracy of always predicting the most frequent class of the evaluation examples, in "
+    "points, mean over the runs' evaluation sets. That constant prediction has a macro F1 of 100 · 2m / ((1 + m) · C) "
+    "points for a majority rate m (a fraction) and C classes: 33.33 on a balanced two-class set. (not beaten): the "
+    f"mean accuracy is less than {MAJORITY_MARGIN} points above the rate. –: runs recorded before the rate was stored."
+)
 
 
 def format_points(value: float | None, signed: bool = False) -> str:
@@ -38,6 +47,22 @@ def format_p(value: float | None) -> str:
 def _accuracy_cell(entry: Mapping[str, Any]) -> str:
     spread = "" if entry["std"] is None else f" ± {entry['std']:.2f}"
     return f"{entry['mean']:.2f}{spread} (n={entry['n']})"
+
+
+def format_mean_std(entry: Mapping[str, Any], name: str) -> str:
+    """``{name}_mean`` ± ``{name}_std`` of a results entry, in points ("–" where its runs lack it)."""
+    mean, std = entry.get(f"{name}_mean"), entry.get(f"{name}_std")
+    return "–" if mean is None else f"{mean:.2f}" + ("" if std is None else f" ± {std:.2f}")
+
+
+def format_majority(entry: Mapping[str, Any]) -> str:
+    """The majority-class rate of a results entry's evaluation sets in points, marked "not beaten"
+    when the entry's mean accuracy is less than ``MAJORITY_MARGIN`` points above it ("–" for runs
+    whose records predate the rate)."""
+    rate = entry.get("majority_rate_mean")
+    if rate is None:
+        return "–"
+    return f"{rate:.2f}" + (" (not beaten)" if entry["mean"] < rate + MAJORITY_MARGIN else "")
 
 
 def format_seconds(entry: Mapping[str, Any]) -> str:
@@ -70,31 +95,23 @@ def verdict(comparison: Mapping[str, Any]) -> str:
     return text
 
 
-def _f1_cells(entry: Mapping[str, Any]) -> list[str]:
-    """The positive class's F1 and the macro F1 of one result, mean (± std) in points."""
-    cells = []
-    for name in ("f1", "macro_f1"):
-        mean, std = entry.get(f"{name}_mean"), entry.get(f"{name}_std")
-        cells.append("–" if mean is None else f"{mean:.2f}" + ("" if std is None else f" ± {std:.2f}"))
-    return cells
-
-
 def format_summary_table(summary: Mapping[str, Any]) -> str:
-    """The summary as a fixed-width text table for the terminal: accuracy and time per run for each
-    size and method, and each method's paired difference against each baseline (points, 95% CI,
-    t-test p, wins/losses/ties); for a task with a positive class (MRPC), that class's F1 and the
-    macro F1 beside them."""
+    """The summary as a fixed-width text table for the terminal: accuracy, macro F1, the
+    evaluation set's majority-class rate and time per run for each size and method, and each
+    method's paired difference against each baseline (points, 95% CI, t-test p, wins/losses/ties);
+    for a task with a positive class (MRPC), that class's F1 beside them."""
     baselines = summary.get("baselines", [summary["baseline"]])
     positive = summary.get("positive_label")
     comparisons = {(entry["train_size"], entry["method"], entry["baseline"]): entry for entry in summary["comparisons"]}
-    header = ["size", "method", "accuracy (points)", "s/run (training)"]
+    header = ["size", "method", "accuracy (points)", "macro F1", "majority", "s/run (training)"]
     for baseline in baselines:
         header += [f"diff vs {baseline} [95% CI]", "p", "W/L/T"]
     if positive:
-        header += [f"F1 ({positive})", "macro F1"]
+        header.append(f"F1 ({positive})")
     rows = [header]
     for entry in summary["results"]:
-        row = [str(entry["train_size"]), entry["method"], _accuracy_cell(entry), format_seconds(entry)]
+        row = [str(entry["train_size"]), entry["method"], _accuracy_cell(entry), format_mean_std(entry, "macro_f1"),
+               format_majority(entry), format_seconds(entry)]
         for baseline in baselines:
             comparison = comparisons.get((entry["train_size"], entry["method"], baseline))
             if comparison is None:
@@ -103,14 +120,16 @@ def format_summary_table(summary: Mapping[str, Any]) -> str:
             row += [f"{format_points(comparison['mean_diff'], signed=True)} {format_interval(comparison['ci95'])}",
                     format_p(comparison["p_value"]), f"{comparison['wins']}/{comparison['losses']}/{comparison['ties']}"]
         if positive:
-            row += _f1_cells(entry)
+            row.append(format_mean_std(entry, "f1"))
         rows.append(row)
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    footer = f"p: {summary['test']}; accuracy in points (percent)"
+    footer = (f"p: {summary['test']}; accuracy and macro F1 in points (percent), mean ± std; majority: accuracy of "
+              "always predicting the evaluation set's most frequent class (not beaten: accuracy less than "
+              f"{MAJORITY_MARGIN} points above it)")
     if positive:
-        footer += f"; F1 of the {positive} class and macro F1 in points, mean ± std"
+        footer += f"; F1 of the {positive} class in points, mean ± std"
     if summary.get("max_eval"):
         footer += f"; evaluation capped at {summary['max_eval']} examples (--max-eval)"
         if summary.get("eval_folds"):
@@ -143,10 +162,14 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
 
     methods = summary["methods"]
     cells = {(entry["train_size"], entry["method"]): entry for entry in summary["results"]}
-    lines += ["", "## Accuracy", "", "Accuracy in points (percent), mean ± sample standard deviation over seeds/folds.", ""]
-    lines += markdown_table(["Training size"] + methods, (
-        [str(size)] + [_accuracy_cell(cells[(size, method)]) if (size, method) in cells else "–" for method in methods]
-        for size in summary["train_sizes"]))
+    lines += ["", "## Accuracy, macro F1 and the majority class", "",
+              "Accuracy and macro F1 in points (percent), mean ± sample standard deviation over seeds/folds, beside "
+              "the evaluation set's majority-class rate.", ""]
+    lines += markdown_table(["Training size", "Method", "Accuracy", "Macro F1", "Majority class"], (
+        [str(size), method, _accuracy_cell(cells[(size, method)]), format_mean_std(cells[(size, method)], "macro_f1"),
+         format_majority(cells[(size, method)])]
+        for size in summary["train_sizes"] for method in methods if (size, method) in cells))
+    lines += ["", MAJORITY_NOTE]
     lines += ["", "## Time per run", "",
               "Seconds per run, mean over seeds/folds: the whole run (training and evaluation), and training alone "
               "in brackets.", ""]
@@ -160,7 +183,8 @@ def _report_markdown(summary: Mapping[str, Any], output_dir: Path, title: str, c
                   f"The F1 of the `{positive}` class, the measure the literature reports for this task, with the macro "
                   "F1 beside it: points, mean ± sample standard deviation over seeds/folds.", ""]
         lines += markdown_table(["Training size", "Method", f"F1 ({positive})", "Macro F1"], (
-            [str(entry["train_size"]), entry["method"], *_f1_cells(entry)] for entry in summary["results"]))
+            [str(entry["train_size"]), entry["method"], format_mean_std(entry, "f1"), format_mean_std(entry, "macro_f1")]
+            for entry in summary["results"]))
 
     for base in baselines:
         lines += ["", f"## Paired comparison against `{base}`", "",

@@ -11,7 +11,8 @@ from .paper import PAPER_GAIN_RANGE, PAPER_REFERENCE
 from .plots import plot_paired_differences
 from .presets import Preset
 from .report import (
-    DIFFERENCES_PLOT, format_interval, format_p, format_points, format_seconds, markdown_table, verdict,
+    DIFFERENCES_PLOT, MAJORITY_NOTE, format_interval, format_majority, format_mean_std, format_p, format_points,
+    format_seconds, markdown_table, verdict,
 )
 from .grid import train_size_order
 from .stats import TEST_NAME, accuracy_results, paired_differences, paired_test
@@ -44,8 +45,10 @@ def write_overall_report(
     context: Mapping[str, Any],
 ) -> Path:
     """Write DIR/summary.json and DIR/report.md over every task of a ``reproduce`` preset: each
-    method's accuracy and time per run pooled over tasks, and its paired differences against each
-    of the preset's baselines, per task and pooled (against ``ce`` beside the paper's gains)."""
+    method's accuracy, macro F1, evaluation sets' majority-class rate and time per run pooled over
+    tasks, and its paired differences against each of the preset's baselines, per task (beside
+    the method's macro F1 and the task's majority-class rate) and pooled (against ``ce`` beside the
+    paper's gains)."""
     output_dir = Path(output_dir)
     baselines = list(preset.baselines)
     pooled = [entry for baseline in baselines for entry in pooled_comparisons(records_by_task, baseline)]
@@ -71,18 +74,21 @@ def write_overall_report(
     lines += [f"- **{name}**: {value}" for name, value in context.items()]
     methods = sorted({entry["method"] for entry in results}, key=lambda m: (m not in baselines, m))
     lines += ["", "## Accuracy and time, all tasks pooled", "",
-              "Mean accuracy in points over every run of every task; seconds per run (training and "
-              "evaluation), training alone in brackets.", ""]
+              "Mean accuracy and macro F1 in points over every run of every task, beside the evaluation sets' "
+              "majority-class rate; seconds per run (training and evaluation), training alone in brackets.", ""]
     cells = {(entry["train_size"], entry["method"]): entry for entry in results}
-    lines += markdown_table(["Size", "Method", "Runs", "Accuracy", "Seconds per run"], (
+    lines += markdown_table(["Size", "Method", "Runs", "Accuracy", "Macro F1", "Majority class", "Seconds per run"], (
         [str(size), method, str(cells[(size, method)]["n"]), f"{cells[(size, method)]['mean']:.2f}",
+         format_points(cells[(size, method)].get("macro_f1_mean")), format_majority(cells[(size, method)]),
          format_seconds(cells[(size, method)])]
         for size in sorted({size for size, _ in cells}, key=train_size_order) for method in methods
         if (size, method) in cells))
+    lines += ["", MAJORITY_NOTE]
     for baseline in baselines:
         lines += ["", f"## Every task, against `{baseline}`", "",
-                  f"Each method minus `{baseline}` in accuracy points, paired over seeds/folds ({TEST_NAME}). "
-                  "Each task's own report is in its folder.", ""]
+                  f"Each method minus `{baseline}` in accuracy points, paired over seeds/folds ({TEST_NAME}), "
+                  "beside the method's macro F1 and the majority-class rate of the task's evaluation sets (see "
+                  "above). Each task's own report is in its folder.", ""]
         rows = []
         for task, task_summary in summaries.items():
             means = {(r["train_size"], r["method"]): r for r in task_summary["results"]}
@@ -93,9 +99,12 @@ def write_overall_report(
                 base, other = means.get((c["train_size"], baseline)), means.get((c["train_size"], c["method"]))
                 rows.append([f"[{task}]({task}/report.md)", str(c["train_size"]), c["method"],
                              *("–" if entry is None else f"{entry['mean']:.2f}" for entry in (base, other)),
+                             "–" if other is None else format_mean_std(other, "macro_f1"),
+                             "–" if other is None else format_majority(other),
                              format_points(c["mean_diff"], signed=True), format_interval(c["ci95"]),
                              format_p(c["p_value"]), f"{c['wins']}/{c['losses']}/{c['ties']}"])
-        lines += markdown_table(["Task", "Size", "Method", f"{baseline} acc", "Method acc", "Diff", "95% CI", "p", "W/L/T"], rows)
+        lines += markdown_table(["Task", "Size", "Method", f"{baseline} acc", "Method acc", "Method macro F1",
+                                 "Majority class", "Diff", "95% CI", "p", "W/L/T"], rows)
     f1_tasks = {task: s for task, s in summaries.items() if s.get("positive_label")}
     if f1_tasks:
         lines += ["", "## F1 where the literature reports it", "",

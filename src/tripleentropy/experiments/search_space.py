@@ -1,7 +1,7 @@
 """What ``tune`` searches: the settings of every method and the ranges Optuna draws them from.
 
 This module is the one table of search spaces: a new method (a loss, or a whole recipe) gets its
-entry in :data:`METHOD_SPACES`, and ``tune``, ``compare --tune``, ``--help`` and the README's
+entry in :data:`METHOD_SPACES`, and ``tune``, ``compare --tune``, ``--help`` and docs/tuning.md's
 table follow. It imports nothing heavy, so ``--help`` stays fast; Optuna is imported by
 :meth:`Dimension.suggest` only.
 """
@@ -80,8 +80,9 @@ def _number(value: float | None) -> str:
 
 #: Settings every method trains with: tuned for every method alike.
 SHARED_SPACE: tuple[Dimension, ...] = (
-    Dimension("lr", "float", 1e-5, 1e-3, log=True, covers="the paper's 1e-5, our default 1e-4"),
-    Dimension("epochs", "int", 2, 16, covers="our default 3, the few-shot presets' 8, the authors' 8"),
+    Dimension("lr", "float", 1e-5, 1e-3, log=True,
+              covers="the paper's 1e-5, our default 5e-5, the classic recipe's 1e-4"),
+    Dimension("epochs", "int", 2, 16, covers="the classic recipe's 3, the few-shot presets' and the authors' 8"),
     Dimension("warmup_steps", "int", 0, 20, covers="the authors' and our default 10"),
     Dimension("batch_size", "categorical", choices=(8, 16, 32, 64), covers="our default 16, the authors' 64"),
 )
@@ -98,8 +99,9 @@ METHOD_SPACES: dict[str, tuple[Dimension, ...]] = {
         Dimension("centers", "categorical", choices=(1, 5, 10, 100, 1000),
                   covers="official 10, the authors' 5 and their earlier 1000; 1 is the normalised softmax"),
         Dimension("tau", "float", 0.0, 0.5, covers="official 0.2; the authors' 0: pytorch-metric-learning has no regulariser"),
-        Dimension("center_init", "categorical", choices=("uniform", "kaiming"),
-                  covers="ours uniform; the authors' kaiming, pytorch-metric-learning's"),
+        Dimension("center_init", "categorical", choices=("uniform", "kaiming", "kmeans"),
+                  covers="our default kmeans, the classic recipe's uniform; the authors' kaiming, "
+                         "pytorch-metric-learning's"),
         Dimension("center_lr", "float", 1e-5, 1e-1, log=True,
                   covers="official 1e-2, our default; the authors' 1e-5, the encoder's rate"),
     ),

@@ -25,6 +25,10 @@ UNITS = {
     "mean_diff": "accuracy points, method minus baseline",
     "std_diff": "accuracy points, sample standard deviation of the paired differences",
     "ci95": "accuracy points",
+    "macro_f1_mean": "macro F1 points (0-100), mean over runs",
+    "macro_f1_std": "macro F1 points, sample standard deviation (ddof=1)",
+    "majority_rate_mean": "accuracy points of always predicting the most frequent class of each run's evaluation "
+                          "examples, mean over runs",
     "seconds_mean": "seconds per run (training and evaluation), mean over runs",
     "train_seconds_mean": "seconds of training per run, mean over runs",
 }
@@ -154,9 +158,12 @@ def accuracy_results(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     """Per (train_size, method): ``n`` runs and the ``mean`` and ``std`` (ddof=1; None for n=1)
     of their accuracy in points, plus ``macro_f1_mean`` / ``macro_f1_std`` (points) when every
     run has ``macro_f1``, ``f1_mean`` / ``f1_std`` (points, the F1 of the positive class, e.g.
-    MRPC's paraphrase class) when every run has ``f1``, and the mean time per run when every run
-    has it: ``seconds_mean`` (training and evaluation) and ``train_seconds_mean`` (training).
-    Sorted by training size, then method name."""
+    MRPC's paraphrase class) when every run has ``f1``, ``majority_rate_mean`` (points, the
+    accuracy of always predicting the most frequent class of each run's evaluation examples,
+    mean over the runs) when every run has ``majority_rate`` (records written before it was
+    stored lack it), and the mean time per run when every run has it: ``seconds_mean``
+    (training and evaluation) and ``train_seconds_mean`` (training). Sorted by training size,
+    then method name."""
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for record in records:
         groups.setdefault((record["train_size"], record["method"]), []).append(record)
@@ -171,6 +178,9 @@ def accuracy_results(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         if all("f1" in record["metrics"] for record in group):
             f1 = _mean_std([100.0 * float(record["metrics"]["f1"]) for record in group])
             entry.update({"f1_mean": f1["mean"], "f1_std": f1["std"]})
+        if all("majority_rate" in record["metrics"] for record in group):
+            entry["majority_rate_mean"] = float(np.mean([100.0 * float(record["metrics"]["majority_rate"])
+                                                         for record in group]))
         for name in ("seconds", "train_seconds"):
             if all(name in record for record in group):
                 entry[f"{name}_mean"] = float(np.mean([float(record[name]) for record in group]))

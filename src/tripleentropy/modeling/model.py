@@ -15,9 +15,16 @@ from transformers.utils import ModelOutput
 
 from ..errors import UserError
 from ..losses import SoftTripleLoss, SupConCrossEntropyLoss, TripleEntropyLoss
-from .pretrained import PretrainedEncoder, load_pretrained, quiet_transformers, resolve_pooling
+from .pretrained import PretrainedEncoder, load_pretrained, quiet_transformers, read_encoder_folder, resolve_pooling
 from .settings import LOSS_CONFIG_NAME, LOSS_WEIGHTS_NAME, loss_settings
-from .sentence_transformers_layout import read_dense_head, write_sentence_transformers_layout
+from .sentence_transformers_layout import (
+    FIRST_TOKEN_HEADS,
+    DenseLayer,
+    encoder_folder,
+    read_dense_head,
+    write_sentence_transformers_layout,
+    write_setfit_head,
+)
 
 @dataclass
 class TripleEntropyOutput(ModelOutput):
@@ -274,13 +281,18 @@ class TripleEntropyForSequenceClassification(nn.Module):
 
         With ``cls`` pooling it is a plain Hugging Face classifier:
         ``AutoModelForSequenceClassification.from_pretrained(dir)`` and ``pipeline(...)`` load it
-        without this package. With ``mean`` pooling it is the encoder plus a sentence-transformers
-        layout whose output is the logits: ``SentenceTransformer(dir).encode(texts).argmax(-1)``
-        (see ``sentence_transformers_layout``; ``max_length`` becomes its maximum length).
-        ``tripleentropy_loss.json`` (loss, settings and pooling) and
-        ``tripleentropy_loss.safetensors`` (the centers) let ``from_pretrained`` restore all.
-        ``state_dict`` (with this module's keys: ``model.*``, ``head.*`` and
-        ``criterion.softtriple.centers``) is saved in place of the module's own weights when given.
+        without this package. With ``mean`` pooling the encoder and its tokenizer go to the folder
+        ``0_Transformer`` and the top holds only its ``config.json``, so that transformers'
+        sequence classifiers refuse the directory instead of reading the first token with an
+        untrained head. Either way, where ``sentence_transformers_layout`` can express the head
+        (always with ``mean`` pooling), the directory is also a sentence-transformers model whose
+        output is the logits, ``SentenceTransformer(dir).encode(texts).argmax(-1)`` (``max_length``
+        becomes its maximum length), and a SetFit model that predicts the label names,
+        ``SetFitModel.from_pretrained(dir).predict(texts)``. ``tripleentropy_loss.json`` (loss,
+        settings and pooling) and ``tripleentropy_loss.safetensors`` (the centers) let
+        ``from_pretrained`` restore all. ``state_dict`` (with this module's keys: ``model.*``,
+        ``head.*`` and ``criterion.softtriple.centers``) is saved in place of the module's own
+        weights when given.
         """
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -290,23 +302,38 @@ class TripleEntropyForSequenceClassification(nn.Module):
             model_state = {key[len("model."):]: value for key, value in state_dict.items() if key.startswith("model.")}
             if centers is not None:
                 centers = state_dict.get("criterion.softtriple.centers", centers)
+        encoder_directory = directory / encoder_folder(self.pooling)
         with quiet_transformers():
-            self.model.save_pretrained(directory, state_dict=model_state)
+            self.model.save_pretrained(encoder_directory, state_dict=model_state)
+        if encoder_directory != directory:
+            # Labels and sizes at the top, where this package's commands look for a model.
+            self.config.save_pretrained(directory)
         if tokenizer is not None:
-            tokenizer.save_pretrained(directory)
-        if self.head is not None:
-            head = self.head
-            if state_dict is not None and "head.weight" in state_dict:
-                head = nn.Linear(head.in_features, head.out_features)
-                with torch.no_grad():
-                    head.weight.copy_(state_dict["head.weight"])
-                    head.bias.copy_(state_dict["head.bias"])
-            write_sentence_transformers_layout(directory, head, self.normalize, max_length)
+            tokenizer.save_pretrained(encoder_directory)
+        layers = self._head_layers(state_dict)
+        if layers is not None:
+            write_sentence_transformers_layout(directory, self.pooling, self.normalize, layers, max_length)
+            write_setfit_head(directory, [self.config.id2label[index] for index in range(self.config.num_labels)])
         settings = {"loss": self.loss_name, "settings": self.loss_settings,
                     "pooling": self.pooling, "normalize": self.normalize}
         (directory / LOSS_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
         tensors = {"centers": centers.detach().float().cpu().contiguous()} if centers is not None else {}
         save_file(tensors, str(directory / LOSS_WEIGHTS_NAME), metadata={"format": "pt"})
+
+    def _head_layers(self, state_dict: dict | None) -> list[DenseLayer] | None:
+        """The layers that map the pooled vector to the logits, with the weights of ``state_dict``
+        where it holds them: ``head`` with ``mean`` pooling, the layers ``FIRST_TOKEN_HEADS`` names
+        with ``cls``; None for a [CLS] classifier it does not describe."""
+        if self.head is not None:
+            paths: tuple[tuple[str, str | None], ...] = (("head", None),)
+        elif type(self.model).__name__ in FIRST_TOKEN_HEADS:
+            head = FIRST_TOKEN_HEADS[type(self.model).__name__]
+            paths = tuple((f"model.{path}", activation) for path, activation in head)
+        else:
+            return None
+        weights = {**self.state_dict(), **(state_dict or {})}
+        return [DenseLayer(weights[f"{path}.weight"], weights[f"{path}.bias"], activation)
+                for path, activation in paths]
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> TripleEntropyForSequenceClassification:
@@ -322,7 +349,8 @@ class TripleEntropyForSequenceClassification(nn.Module):
         pooling = saved.get("pooling", "cls")
         auto_class = AutoModelForSequenceClassification if pooling == "cls" else AutoModel
         with quiet_transformers():
-            model = auto_class.from_pretrained(directory, trust_remote_code=False, dtype=torch.float32)
+            model = auto_class.from_pretrained(directory, subfolder=read_encoder_folder(str(directory)),
+                                               trust_remote_code=False, dtype=torch.float32)
         module = cls(model, loss=saved["loss"], pooling=pooling, normalize=saved.get("normalize", False), **saved["settings"])
         if module.head is not None:
             read_dense_head(directory, module.head)

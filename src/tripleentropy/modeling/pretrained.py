@@ -80,8 +80,10 @@ _fingerprints: dict[tuple, str] = {}
 
 
 def _directory_fingerprint(directory: Path) -> str:
+    # The encoder may lie in a sentence-transformers Transformer module's folder (read_encoder_folder).
+    folders = dict.fromkeys((directory, directory / read_encoder_folder(str(directory))))
     files = sorted(
-        path for path in directory.iterdir()
+        path for folder in folders if folder.is_dir() for path in folder.iterdir()
         if path.is_file() and path.name not in _NOT_MODEL_FILES and any(path.match(pattern) for pattern in _MODEL_FILES)
     )
     # The sentence-transformers modules say how --pooling auto and mean read the encoder.
@@ -91,7 +93,7 @@ def _directory_fingerprint(directory: Path) -> str:
     if stamp not in _fingerprints:  # hashed once per process while the files stay as they are
         digest = hashlib.sha256()
         for path in files:
-            digest.update(path.name.encode("utf-8") + b"\0")
+            digest.update(path.relative_to(directory).as_posix().encode("utf-8") + b"\0")
             with open(path, "rb") as file:
                 for block in iter(lambda: file.read(1 << 20), b""):
                     digest.update(block)
@@ -191,18 +193,43 @@ def _model_file(name_or_path: str, filename: str) -> Path | None:
         return None
 
 
+def _sentence_modules(name_or_path: str) -> list[dict]:
+    """The modules that the ``modules.json`` of a sentence-transformers checkpoint lists ([] for a
+    checkpoint without one)."""
+    modules_file = _model_file(name_or_path, "modules.json")
+    if modules_file is None:
+        return []
+    try:
+        modules = json.loads(modules_file.read_text())
+    except (OSError, ValueError):
+        return []
+    return [module for module in modules if isinstance(module, dict)] if isinstance(modules, list) else []
+
+
+def _module_of_type(modules: list[dict], kind: str) -> dict | None:
+    """The first of ``modules`` of type ``kind`` (``Transformer``, ``Pooling``, ...), or None."""
+    return next((module for module in modules if str(module.get("type", "")).endswith(f".{kind}")), None)
+
+
+def read_encoder_folder(name_or_path: str) -> str:
+    """The folder of a checkpoint that holds its transformers encoder (config, weights, tokenizer):
+    its sentence-transformers Transformer module's (``0_Transformer`` in this package's mean-pooled
+    models, see ``sentence_transformers_layout``), or the top ("") for a checkpoint without one."""
+    transformer = _module_of_type(_sentence_modules(name_or_path), "Transformer")
+    return str(transformer.get("path", "")) if transformer is not None else ""
+
+
 def read_sentence_pooling(name_or_path: str) -> SentencePooling | None:
     """The pooling a sentence-transformers checkpoint was trained with, from its ``modules.json``
     and its Pooling module's ``config.json``; None for a checkpoint without them."""
-    modules_file = _model_file(name_or_path, "modules.json")
-    if modules_file is None:
+    modules = _sentence_modules(name_or_path)
+    pooling = _module_of_type(modules, "Pooling")
+    if pooling is None:
         return None
     try:
-        modules = json.loads(modules_file.read_text())
-        pooling = next(module for module in modules if str(module.get("type", "")).endswith(".Pooling"))
         settings_file = _model_file(name_or_path, f"{pooling['path']}/config.json")
         settings = json.loads(settings_file.read_text()) if settings_file is not None else {}
-    except (OSError, ValueError, StopIteration, AttributeError, TypeError, KeyError):
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
         return None
     if isinstance(settings.get("pooling_mode"), str):  # sentence-transformers >= 5 writes one key
         mode = settings["pooling_mode"]
@@ -210,8 +237,7 @@ def read_sentence_pooling(name_or_path: str) -> SentencePooling | None:
         modes = [name[len("pooling_mode_"):] for name, on in settings.items() if name.startswith("pooling_mode_") and on is True]
         mode = modes[0] if len(modes) == 1 else "+".join(sorted(modes))
     mode = {"mean_tokens": "mean", "cls_token": "cls"}.get(mode, mode)
-    normalize = any(str(module.get("type", "")).endswith(".Normalize") for module in modules)
-    return SentencePooling(mode, normalize)
+    return SentencePooling(mode, _module_of_type(modules, "Normalize") is not None)
 
 
 def resolve_pooling(pooling: str, pretrained: PretrainedEncoder) -> tuple[str, bool]:
@@ -229,8 +255,10 @@ def resolve_pooling(pooling: str, pretrained: PretrainedEncoder) -> tuple[str, b
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of a checkpoint, from the folder that holds its encoder (``read_encoder_folder``)."""
     try:
-        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
+        return AutoTokenizer.from_pretrained(name_or_path, subfolder=read_encoder_folder(name_or_path),
+                                             trust_remote_code=False)
     except (OSError, ValueError) as error:
         raise UserError(f"cannot load a tokenizer from {name_or_path}: {error}") from error
 
@@ -238,12 +266,14 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 def load_pretrained(name_or_path: str) -> PretrainedEncoder:
     """Load a ``--model`` (see ``resolve_model``): its config, tokenizer and encoder weights."""
     resolved = resolve_model(name_or_path)
+    encoder = read_encoder_folder(resolved)
     try:
-        config = AutoConfig.from_pretrained(resolved, trust_remote_code=False)
+        config = AutoConfig.from_pretrained(resolved, subfolder=encoder, trust_remote_code=False)
         with quiet_transformers():
             # The encoder body only: the head is made fresh for each run's labels.
             model, info = AutoModelForSequenceClassification.from_pretrained(
-                resolved, config=config, trust_remote_code=False, dtype=torch.float32, output_loading_info=True
+                resolved, subfolder=encoder, config=config, trust_remote_code=False, dtype=torch.float32,
+                output_loading_info=True,
             )
     except (OSError, ValueError) as error:
         raise UserError(

@@ -24,10 +24,11 @@ from transformers.utils import CONFIG_NAME
 from .. import __version__
 from ..errors import UserError
 from ..modeling import PretrainedEncoder, TripleEntropyForSequenceClassification, load_pretrained
-from .config import TrainConfig
+from .config import TrainConfig, auto_epochs
 from .evaluation import classification_metrics, evaluate_model
 from .features import TokenizedExamples, make_collator, tokenize_examples
 from .initialization import initialize_from_data
+from .model_card import write_model_card
 from .trainer import TripleEntropyTrainer
 
 RUN_CONFIG_NAME = "run_config.json"
@@ -76,18 +77,32 @@ def _tokenized(tokenizer, data, max_length: int) -> TokenizedExamples:
     return tokenize_examples(tokenizer, list(data), max_length)
 
 
+def steps_per_epoch(config: TrainConfig, num_examples: int, world_size: int = 1) -> int:
+    """Optimizer steps in one epoch of ``num_examples``, as the Trainer counts them."""
+    batches = math.ceil(num_examples / (config.batch_size * world_size))
+    return max(math.ceil(batches / config.gradient_accumulation_steps), 1)
+
+
+def training_epochs(config: TrainConfig, num_examples: int, world_size: int = 1) -> float:
+    """The epochs a run of ``config`` on ``num_examples`` trains for: ``epochs``, or for ``auto``
+    ``auto_epochs`` of its steps per epoch (before ``min_steps`` and ``max_steps``)."""
+    if config.epochs == "auto":
+        return float(auto_epochs(steps_per_epoch(config, num_examples, world_size)))
+    return float(config.epochs)
+
+
 def optimizer_steps(config: TrainConfig, num_examples: int, world_size: int = 1) -> int:
     """How many optimizer steps a run of ``config`` on ``num_examples`` takes: ``max_steps`` if
-    set, else ``epochs`` worth of steps (as the Trainer counts them), at least ``min_steps``."""
+    set, else ``training_epochs`` worth of steps (as the Trainer counts them), at least
+    ``min_steps``."""
     if config.max_steps is not None:
         return config.max_steps
-    batches = math.ceil(num_examples / (config.batch_size * world_size))
-    per_epoch = max(math.ceil(batches / config.gradient_accumulation_steps), 1)
-    return max(math.ceil(config.epochs * per_epoch), config.min_steps)
+    per_epoch = steps_per_epoch(config, num_examples, world_size)
+    return max(math.ceil(training_epochs(config, num_examples, world_size) * per_epoch), config.min_steps)
 
 
 def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_validation: bool,
-                        num_examples: int | None = None) -> TrainingArguments:
+                        num_examples: int) -> TrainingArguments:
     early_stopping = config.early_stopping_patience > 0
     if not save and not early_stopping:
         save_strategy = "no"
@@ -104,7 +119,7 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
         learning_rate=config.lr,
         weight_decay=config.weight_decay,
         adam_epsilon=1e-8,
-        num_train_epochs=config.epochs,
+        num_train_epochs=training_epochs(config, num_examples),
         # transformers 5 reads a warm-up below 1 as a fraction of the steps (it has no warmup_ratio)
         warmup_steps=config.warmup_ratio if config.warmup_ratio is not None else config.warmup_steps,
         lr_scheduler_type=scheduler,
@@ -127,7 +142,7 @@ def _training_arguments(config: TrainConfig, output_dir: str, save: bool, has_va
         ddp_find_unused_parameters=False,  # every parameter, centers included, is in each step's graph
         disable_tqdm=False,
     )
-    if num_examples is not None and (config.max_steps is not None or config.min_steps):
+    if config.max_steps is not None or config.min_steps or config.epochs == "auto":
         # A step budget: the Trainer repeats epochs until max_steps and schedules over them.
         args.max_steps = optimizer_steps(config, num_examples, args.world_size)
     return args
@@ -238,6 +253,8 @@ def train_model(
         summary = trainer.train(resume_from_checkpoint=checkpoint)
         train_metrics = dict(summary.metrics)
         train_metrics["wall_seconds"] = time.perf_counter() - started
+        train_metrics["optimizer_steps"] = summary.global_step
+        train_metrics["epochs_trained"] = round(float(trainer.state.epoch or 0.0), 4)
         model.eval()
         metrics = None
         if validation_data is not None:
@@ -291,7 +308,8 @@ def write_run_files(
     train_metrics: dict,
     pretrained: PretrainedEncoder,
 ) -> None:
-    """``run_config.json``: the resolved configuration; ``metrics.json``: the results."""
+    """``run_config.json``: the resolved configuration; ``metrics.json``: the results;
+    ``README.md``: the model card (``write_model_card``)."""
     directory = Path(output_dir)
     run_config = {
         "config": config.to_dict(),
@@ -312,6 +330,7 @@ def write_run_files(
     (directory / RUN_CONFIG_NAME).write_text(json.dumps(run_config, indent=2) + "\n")
     results = {"validation": metrics, "train": train_metrics}
     (directory / METRICS_NAME).write_text(json.dumps(results, indent=2) + "\n")
+    write_model_card(directory, config, model, label_names, num_train_examples, metrics)
 
 
 def read_run_config(model_dir: str | os.PathLike) -> dict[str, Any]:

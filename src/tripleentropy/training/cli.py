@@ -189,8 +189,10 @@ def register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="accuracy and F1 of a trained model on labelled data",
-        description="Accuracy, macro F1, per-class F1 and the number of examples of a trained model; for MRPC "
-                    "also the F1 of the paraphrase class (the measure the literature reports), as 'f1'.",
+        description="Accuracy, macro F1, per-class F1 and the number of examples of a trained model, beside the "
+                    "data's majority-class rate (the accuracy of always predicting its most frequent class, "
+                    "'majority_rate'); for MRPC also the F1 of the paraphrase class (the measure the literature "
+                    "reports), as 'f1'.",
     )
     parser.add_argument("--model-dir", required=True, metavar="DIR", help="a directory written by 'train'")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -241,7 +243,10 @@ def _evaluation_data(args: argparse.Namespace, label_names: list[str]):
 
 
 def _format_metrics(metrics: dict, source: str) -> str:
-    lines = [f"{source}: {metrics['num_examples']} examples", f"  accuracy  {100 * metrics['accuracy']:.2f}%"]
+    """``classification_metrics`` as lines for the terminal: accuracy beside the majority-class
+    rate, the F1 measures, in points."""
+    lines = [f"{source}: {metrics['num_examples']} examples", f"  accuracy  {100 * metrics['accuracy']:.2f}%",
+             f"  majority  {100 * metrics['majority_rate']:.2f}%  (always predicting the most frequent class)"]
     if "f1" in metrics:
         lines.append(f"  F1        {100 * metrics['f1']:.2f}  (of the {metrics['positive_label']} class)")
     lines.append(f"  macro F1  {100 * metrics['macro_f1']:.2f}")

@@ -14,6 +14,54 @@ from ..modeling.settings import CENTER_INITS, HEAD_INITS, LOSSES, POOLINGS, SOFT
 
 SCHEDULERS = ("cosine", "linear", "constant")
 
+#: The settings that decide how well fine-tuning does, chosen together (docs/results/defaults-study).
+#: ``default`` is the recipe a run gets unless it says otherwise: read the encoder the way it was
+#: trained to be read (``pooling auto``), start the head from a linear probe of the frozen features
+#: (LP-FT), train long enough on small samples (``epochs auto``, at least 50 optimizer steps) at
+#: lr 5e-5, read up to 256 tokens, and for TripleEntropy put SoftTriple on the pooled vector with
+#: centers from k-means of each class's embeddings. ``classic`` is the behaviour of versions before
+#: 0.2: [CLS] through the architecture's pooler, a random head, 3 epochs at lr 1e-4, 64 tokens,
+#: uniform centers on every token's state. A setting given as a flag or in a file wins over both.
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {"pooling": "auto", "head_init": "probe", "lr": 5e-5, "epochs": "auto", "min_steps": 50,
+                "max_length": 256, "center_init": "kmeans", "softtriple_input": "mean"},
+    "classic": {"pooling": "cls", "head_init": "random", "lr": 1e-4, "epochs": 3.0, "min_steps": 0,
+                "max_length": 64, "center_init": "uniform", "softtriple_input": "tokens"},
+}
+RECIPE_FIELDS = tuple(RECIPES["default"])
+
+#: ``epochs auto``: every epoch of the sample, as many as fit in about AUTO_EPOCH_STEPS optimizer
+#: steps, but never fewer than AUTO_EPOCHS[0] nor more than AUTO_EPOCHS[1] epochs. Small samples
+#: get 8 epochs (few-shot studies: 8 beat 3 by 2 to 18 points), large ones the 3 epochs that
+#: suit a few thousand examples; ``min_steps`` then lifts the smallest to enough steps.
+AUTO_EPOCHS = (3, 8)
+AUTO_EPOCH_STEPS = 500
+
+
+def auto_epochs(steps_per_epoch: int) -> int:
+    """The epochs ``epochs auto`` trains for when one epoch takes ``steps_per_epoch`` optimizer
+    steps: 8 up to 62 steps per epoch (1,000 examples at batch 16), then fewer, down to 3 from
+    167 steps per epoch on (2,672 examples)."""
+    low, high = AUTO_EPOCHS
+    return min(high, max(low, math.ceil(AUTO_EPOCH_STEPS / max(steps_per_epoch, 1))))
+
+
+def parse_epochs(value: Any) -> float | str:
+    """``auto``, or a number of epochs > 0 (``"2.5"`` reads as 2.5); ``ValueError`` otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        epochs = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"epochs is 'auto' or a number > 0, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(epochs) or epochs <= 0:
+        raise ValueError(f"epochs is 'auto' or a number > 0, got {value!r}")
+    return epochs
+
+
+def _recipe_help(name: str) -> str:
+    return f" (default: {RECIPES['default'][name]}; --recipe classic: {RECIPES['classic'][name]})"
+
 
 def _flag(help_text: str, **extra: Any) -> dict[str, Any]:
     return {"help": help_text, **extra}
@@ -24,7 +72,10 @@ class TrainConfig:
     """Everything a training run depends on. Each field is a ``tripleentropy train`` flag
     (``center_lr`` is ``--center-lr``); ``--config FILE`` sets any of them from YAML or JSON.
 
-    The defaults were chosen on validation data with the bundled MiniLM (see the README).
+    The fields of ``RECIPE_FIELDS`` left unset (None) take the value of ``recipe`` when the
+    config is made: ``TrainConfig()`` holds the default recipe, ``TrainConfig(recipe="classic")``
+    the settings of earlier versions, and ``TrainConfig(recipe="classic", lr=5e-5)`` the classic
+    recipe at another learning rate. The defaults were chosen on validation data (docs/defaults.md).
     """
 
     # data
@@ -40,6 +91,17 @@ class TrainConfig:
         metadata=_flag("train on a stratified sample of this many examples, or with N/class on N examples of every "
                        "class (drawn with --seed)", parse=parse_sample_size, metavar="N|N/class"),
     )
+    recipe: str = field(
+        default="default",
+        metadata=_flag(
+            "where the settings below that you leave out come from: default (mean pooling where the encoder "
+            "was trained for it, a head from a linear probe, epochs auto at lr 5e-5 and at least 50 steps, 256 "
+            "tokens, k-means centers on the pooled vector) or classic (the settings of versions before 0.2: "
+            "[CLS] through the pooler, a random head, 3 epochs at lr 1e-4, 64 tokens, uniform centers on the "
+            "tokens)",
+            choices=tuple(RECIPES),
+        ),
+    )
     # model and loss
     model: str = field(
         default="minilm",
@@ -48,21 +110,22 @@ class TrainConfig:
             "mpnet`); `tripleentropy models` lists them. Or a local model directory, or a hub id"
         ),
     )
-    pooling: str = field(
-        default="cls",
+    pooling: str | None = field(
+        default=None,
         metadata=_flag(
             "what the classification head reads: cls (the architecture's own head on the first token), "
             "mean (the masked mean of the last hidden states, L2-normalised when the checkpoint's "
             "sentence-transformers modules say so) or auto (mean for a sentence-transformers checkpoint "
-            "read through mean pooling, such as minilm; cls otherwise)",
+            "read through mean pooling, such as minilm; cls otherwise)" + _recipe_help("pooling"),
             choices=POOLINGS,
         ),
     )
-    head_init: str = field(
-        default="random",
+    head_init: str | None = field(
+        default=None,
         metadata=_flag(
             "how the classification head starts: random, or probe (a logistic regression fitted on the "
-            "frozen features it reads from the training sample, then everything is fine-tuned: LP-FT)",
+            "frozen features it reads from the training sample, then everything is fine-tuned: LP-FT)"
+            + _recipe_help("head_init"),
             choices=HEAD_INITS,
         ),
     )
@@ -85,24 +148,25 @@ class TrainConfig:
     temperature: float = field(
         default=0.3, metadata=_flag("SupCon temperature (0.3: Gunel et al. 2021's few-shot value)")
     )
-    softtriple_input: str = field(
-        default="tokens",
+    softtriple_input: str | None = field(
+        default=None,
         metadata=_flag(
             "what SoftTriple sees: tokens (every non-padding token), tokens-with-padding (the authors' "
             "code: every batch padded to the longest example of the training sample, at most --max-length, "
-            "and the padding included), cls (first token) or mean (mean of the tokens)",
+            "and the padding included), cls (first token) or mean (what the head reads: the pooled vector "
+            "with mean pooling, else the mean of the tokens)" + _recipe_help("softtriple_input"),
             choices=SOFTTRIPLE_INPUTS,
         ),
     )
-    center_init: str = field(
-        default="uniform",
+    center_init: str | None = field(
+        default=None,
         metadata=_flag(
             "how the SoftTriple centers start: uniform (entries from U(+-1/sqrt(D)), centers of norm about "
             "0.58), kaiming (pytorch-metric-learning's and the official SoftTriple code's kaiming_uniform_"
             "(a=sqrt(5)) on the (D, C*K) matrix: entries from U(+-1/sqrt(C*K)), norm about 5.1 at D=768, "
             "C=2, K=5, so they turn more slowly at the same learning rate), or kmeans (K per class by k-means "
             "of that class's training embeddings as SoftTriple reads them; the class mean plus small noise "
-            "when it has fewer points than K)",
+            "when it has fewer points than K)" + _recipe_help("center_init"),
             choices=CENTER_INITS,
         ),
     )
@@ -110,14 +174,28 @@ class TrainConfig:
         default=1e-2, metadata=_flag("learning rate of the SoftTriple centers (own group, no weight decay)")
     )
     # optimisation
-    lr: float = field(default=1e-4, metadata=_flag("learning rate of the encoder and the head"))
-    epochs: float = field(default=3.0, metadata=_flag("training epochs"))
-    max_steps: int | None = field(
-        default=None, metadata=_flag("train exactly this many optimizer steps, repeating epochs (overrides --epochs)")
+    lr: float | None = field(
+        default=None, metadata=_flag("learning rate of the encoder and the head" + _recipe_help("lr"))
     )
-    min_steps: int = field(
-        default=0,
-        metadata=_flag("train at least this many optimizer steps: more epochs when --epochs gives fewer (0: off)"),
+    epochs: float | str | None = field(
+        default=None,
+        metadata=_flag(
+            "training epochs, or auto: 8 epochs on small samples, fewer on large ones so that training takes "
+            f"about {AUTO_EPOCH_STEPS} optimizer steps, never fewer than 3 (with --min-steps on top)"
+            + _recipe_help("epochs"),
+            parse=parse_epochs, metavar="N|auto",
+        ),
+    )
+    max_steps: int | None = field(
+        default=None,
+        metadata=_flag("train exactly this many optimizer steps, repeating epochs (overrides --epochs and --min-steps)"),
+    )
+    min_steps: int | None = field(
+        default=None,
+        metadata=_flag(
+            "train at least this many optimizer steps: more epochs when --epochs gives fewer (0: off)"
+            + _recipe_help("min_steps")
+        ),
     )
     batch_size: int = field(default=16, metadata=_flag("training batch size per process"))
     gradient_accumulation_steps: int = field(
@@ -128,7 +206,13 @@ class TrainConfig:
             "own longest example, so less padding (SupCon contrasts within each micro-batch)"
         ),
     )
-    max_length: int = field(default=64, metadata=_flag("longest input in tokens; longer input is truncated"))
+    max_length: int | None = field(
+        default=None,
+        metadata=_flag(
+            "longest input in tokens; longer input is truncated (each batch is padded to its own longest "
+            "example, so short texts cost no more)" + _recipe_help("max_length")
+        ),
+    )
     warmup_steps: int = field(default=10, metadata=_flag("linear warm-up steps of the learning rate"))
     warmup_ratio: float | None = field(
         default=None,
@@ -145,11 +229,12 @@ class TrainConfig:
     )
     eval_batch_size: int = field(default=128, metadata=_flag("batch size of evaluation"))
     setfit_iterations: int | None = field(
-        default=None,
+        default=20,
         metadata=_flag(
             "compare's setfit method only: text pairs drawn per training example, half similar and half "
-            "dissimilar (setfit's num_iterations; the SetFit paper used 20). Unset: setfit's default, which "
-            "draws every pair once and oversamples the rarer kind",
+            "dissimilar (setfit's num_iterations); 20 is the SetFit paper's number, which beat setfit's own "
+            "choice on 16-example samples; null in a --config file gives setfit's own choice, which draws "
+            "every pair once and oversamples the rarer kind",
             train=False,
         ),
     )
@@ -174,6 +259,17 @@ class TrainConfig:
         ),
     )
 
+    def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            raise UserError(f"unknown recipe {self.recipe!r}; choose one of {', '.join(RECIPES)}")
+        self._from_recipe = frozenset(name for name in RECIPE_FIELDS if getattr(self, name) is None)
+        for name in self._from_recipe:
+            setattr(self, name, RECIPES[self.recipe][name])
+
+    def explicit_dict(self) -> dict[str, Any]:
+        """``to_dict()`` less the values this config took from its recipe: what was set."""
+        return {key: value for key, value in asdict(self).items() if key not in self._from_recipe}
+
     def loss_kwargs(self) -> dict[str, Any]:
         """The settings of the chosen loss, as ``TripleEntropyForSequenceClassification`` takes them."""
         if self.loss == "tripleentropy":
@@ -196,16 +292,18 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise UserError(f"{name} must be an integer >= {low}, got {value!r}")
 
-        for name in ("lr", "center_lr", "epochs", "la", "gamma", "temperature"):
+        for name in ("lr", "center_lr", "la", "gamma", "temperature"):
             positive(name)
+        try:
+            self.epochs = parse_epochs(self.epochs)
+        except ValueError as error:
+            raise UserError(str(error)) from None
         for name, low in (("batch_size", 1), ("gradient_accumulation_steps", 1), ("max_length", 2), ("warmup_steps", 0), ("eval_batch_size", 1),
                           ("early_stopping_patience", 0), ("save_steps", 0), ("save_total_limit", 1),
                           ("logging_steps", 1), ("centers", 1), ("seed", 0), ("min_steps", 0)):
             at_least(name, low)
         if self.max_steps is not None:
             at_least("max_steps", 1)
-            if self.min_steps > self.max_steps:
-                raise UserError(f"min_steps ({self.min_steps}) is more than max_steps ({self.max_steps})")
         if self.warmup_ratio is not None and not (
             isinstance(self.warmup_ratio, (int, float)) and 0.0 <= self.warmup_ratio < 1.0
         ):
@@ -269,7 +367,7 @@ class TrainConfig:
             raise UserError(f"unknown configuration key(s): {', '.join(unknown)}")
         types = {item.name: str(item.type) for item in fields(cls)}
         parsers = {item.name: item.metadata["parse"] for item in fields(cls) if "parse" in item.metadata}
-        current = asdict(base) if base is not None else {}
+        current = base.explicit_dict() if base is not None else {}
         current.update({key: _parse(key, value, parsers[key]) if key in parsers else _coerce(key, value, types[key])
                         for key, value in normalised.items()})
         return cls(**current)

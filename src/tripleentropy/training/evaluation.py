@@ -59,9 +59,11 @@ def predict_logits(
 def classification_metrics(
     labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str], positive_label: str | None = None
 ) -> dict:
-    """Accuracy (a fraction), macro F1, F1 of each class by name, and the number of examples;
-    with ``positive_label`` (e.g. MRPC's ``paraphrase``) also ``f1``, that class's F1, the
-    measure the literature reports for such tasks, and ``positive_label`` itself.
+    """Accuracy (a fraction), macro F1, F1 of each class by name, the number of examples and
+    ``majority_rate``: the fraction of the examples in their most frequent class, the accuracy of
+    always predicting that class; with ``positive_label`` (e.g. MRPC's ``paraphrase``) also
+    ``f1``, that class's F1, the measure the literature reports for such tasks, and
+    ``positive_label`` itself.
 
     A class with neither gold nor predicted examples has F1 0 and still counts in the macro mean.
     """
@@ -79,6 +81,7 @@ def classification_metrics(
         "macro_f1": float(np.mean(list(per_class.values()))) if per_class else 0.0,
         "per_class_f1": per_class,
         "num_examples": int(len(labels)),
+        "majority_rate": float(np.bincount(labels).max() / len(labels)) if len(labels) else 0.0,
     }
     if positive_label is not None:
         if str(positive_label) not in per_class:

@@ -47,10 +47,15 @@ class TokenizedExamples(Dataset):
         )
 
 
+# transformers sets model_max_length to a huge number when a tokenizer names no limit.
+_NO_LIMIT = 1_000_000
+
+
 def tokenize_examples(
     tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], max_length: int
 ) -> TokenizedExamples:
-    """Tokenise ``examples`` (single sentences or pairs, truncated to ``max_length`` tokens)."""
+    """Tokenise ``examples`` (single sentences or pairs, truncated to ``max_length`` tokens, or to
+    the tokenizer's ``model_max_length`` when that is shorter: an encoder reads no more)."""
     examples = list(examples)
     if not examples:
         return TokenizedExamples([], [], max_length)
@@ -59,7 +64,9 @@ def tokenize_examples(
         raise ValueError("examples mix single sentences and sentence pairs")
     texts = [example.text for example in examples]
     pairs = [example.text_pair for example in examples] if is_pair[0] else None
-    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=False)
+    limit = getattr(tokenizer, "model_max_length", None)
+    truncate_at = min(max_length, limit) if isinstance(limit, int) and limit < _NO_LIMIT else max_length
+    encoded = tokenizer(texts, pairs, truncation=True, max_length=truncate_at, padding=False)
     keys = [key for key in ("input_ids", "token_type_ids", "attention_mask") if key in encoded]
     features = []
     for index, example in enumerate(examples):

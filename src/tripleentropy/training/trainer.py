@@ -35,10 +35,10 @@ class TripleEntropyTrainer(Trainer):
     - A non-finite loss stops training before the step is applied, with ``NonFiniteLossError``;
       checkpoints already written stay as they are.
     - Checkpoints and the final save are ``save_pretrained`` directories (a plain Hugging Face
-      classifier, or a sentence-transformers model for mean pooling, + centers), and resuming
-      reloads them. This overrides ``Trainer``'s private ``_save``, ``_load_from_checkpoint`` and
-      ``_load_best_model``, written against the transformers minor version that ``pyproject.toml``
-      pins and the tests cover.
+      classifier, or with mean pooling a sentence-transformers and SetFit model, + centers), and
+      resuming reloads them. This overrides ``Trainer``'s private ``_save``,
+      ``_load_from_checkpoint`` and ``_load_best_model``, written against the transformers minor
+      version that ``pyproject.toml`` pins and the tests cover.
     - Data parallel training (torchrun, ``accelerate launch --multi_gpu``) is supported; FSDP and
       DeepSpeed, whose sharded checkpoints these overrides do not read or write, are refused with
       a ``UserError`` when the trainer is made.

@@ -8,7 +8,7 @@ ifneq ($(wildcard $(SHARED_DATA)),)
 export TRIPLEENTROPY_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: setup mpnet test demo clean
+.PHONY: setup mpnet test docs demo clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,14 @@ mpnet: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The documentation site, offline, warnings as errors: docs/_build/html/index.html.
+docs: $(VENV)/.docs-installed
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,docs]'
+	touch $@
+
 # The main job: does TripleEntropy beat cross-entropy on SST-2 with few examples? At the defaults
 # (docs/defaults.md), no tuning flag. About five minutes on two CPU cores; the report lands in
 # runs/demo/report.md.
@@ -39,4 +47,4 @@ demo: setup
 	$(BIN)/tripleentropy compare --task SST2 --train-sizes 20,100 --seeds 3 --max-eval 500 --output-dir runs/demo
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache docs/_build

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_source_comments_cite_only_files_in_the_repository():
     cited = re.compile(r"(?<![\w/.])((?:docs|benchmarks|tests|src)/[\w./-]+|[\w-]+\.md)\b")
     missing = []
-    for path in sorted([*ROOT.glob("src/**/*.py"), *ROOT.glob("benchmarks/*.py")]):
+    for path in sorted([*ROOT.glob("src/**/*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("examples/*")]):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             for name in cited.findall(line):
                 name = name.rstrip(".")

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .cli_help import DOCS_HOME, HelpFormatter
 from .data import cli as data_cli
 from .errors import UserError
 from .experiments import cli as experiments_cli
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Fine-tune Hugging Face encoders for text classification with TripleEntropy "
             "(cross-entropy + SoftTriple) and compare it with plain cross-entropy."
         ),
+        formatter_class=HelpFormatter,
+        epilog=(f"`tripleentropy COMMAND --help` shows a command's flags and examples.\n\n"
+                f"docs: docs/guide.md in {DOCS_HOME}"),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

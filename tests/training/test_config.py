@@ -9,7 +9,7 @@ from tripleentropy.training.cli import config_from_args
 
 
 def _parse(*argv):
-    return build_parser().parse_args(["train", *argv])
+    return build_parser().parse_args(["train", "--output-dir", "model", *argv])
 
 
 def test_file_then_flags(tmp_path):

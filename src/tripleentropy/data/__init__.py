@@ -1,4 +1,4 @@
-"""Data: SentEval tasks, users' files, sampling and folds, all loading into ``Example``s."""
+"""Data: SentEval tasks, users' files, sampling and folds, all loading into ``Example`` objects."""
 
 from .cli import add_column_arguments, add_data_arguments, add_data_dir_argument
 from .examples import Example, LabeledData

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ..cli_help import add_command
 from .examples import LabeledData
 from .fetch import GITHUB_RAW, SOURCES, fetch_senteval
 from .files import load_file
@@ -19,7 +20,7 @@ _PROTOCOLS = {"cv10": "10-fold CV", "test": "test split"}
 _SPLITS = ("train", "validation", "test")
 
 
-def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+def add_data_dir_argument(parser: argparse._ActionsContainer) -> None:
     """Add ``--data-dir``: where the SentEval files live."""
     parser.add_argument(
         "--data-dir",
@@ -28,7 +29,7 @@ def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_column_arguments(parser: argparse.ArgumentParser) -> None:
+def add_column_arguments(parser: argparse._ActionsContainer) -> None:
     """Add the column flags for users' CSV, TSV and JSON Lines files."""
     parser.add_argument(
         "--text-column", default="text", metavar="NAME", help="column holding the text (default: %(default)s)"
@@ -51,13 +52,20 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command with its ``list``, ``fetch`` and ``check`` subcommands."""
-    data = subparsers.add_parser(
+    data = add_command(
+        subparsers,
         "data",
         help="list and download the SentEval tasks, check your own files",
         description=(
             "The SentEval tasks the paper evaluates on. Their files are looked for in --data-dir, "
             f"else ${DATA_ENV}, else the user cache directory."
         ),
+        examples=[
+            "tripleentropy data list",
+            "tripleentropy data fetch",
+            "tripleentropy data check train.csv --eval-file test.csv --train-size 16/class",
+        ],
+        docs="docs/guide.md",
     )
 
     def print_data_help(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..cli_help import add_command
 from ..data import add_column_arguments, add_data_dir_argument
 from ..errors import UserError
 from ..outputs import check_output_dir
@@ -30,7 +31,8 @@ _DEFAULT_METHODS = "ce,tripleentropy"
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
-    """Every ``train`` flag that applies to a run; a value may be given per method (METHOD=VALUE,...)."""
+    """``--config`` and every ``train`` flag that applies to a run, in one argument group; a value
+    may be given per method (METHOD=VALUE,...)."""
     from ..training.cli import flag_help
     from ..training.config import TrainConfig
 
@@ -41,6 +43,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
         "per method, e.g. --lr ce=5e-5,tripleentropy=1e-4 (each method's runs train, are keyed and are "
         "recorded with their own values; --model is the same for all)",
     )
+    group.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
     for item in fields(TrainConfig):
         if item.name in _COMPARE_OWNS or not item.metadata.get("cli", True):
             continue
@@ -197,18 +200,18 @@ def _positive(name: str, value: int | None) -> None:
         raise UserError(f"{name} must be at least 1, got {value}")
 
 
-def _add_jobs_flag(parser: argparse.ArgumentParser) -> None:
+def _add_jobs_flag(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--jobs", default="auto", metavar="N",
         help="train N runs side by side in worker processes that share the CPU threads; 'auto' (the "
-             "default) is 1 with a GPU and one per CPU core (at most 8) without: on a 2-core CPU, 2 "
-             "one-thread workers finished the quick preset 1.1x to 1.2x sooner than one 2-thread "
-             "process. Each worker holds its own copy of the model",
+             "default) is 1 with a GPU and one per CPU core (at most 8) without. Each worker holds its "
+             "own copy of the model",
     )
 
 
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compare",
         help="does TripleEntropy beat cross-entropy (or SetFit) on your data? paired runs, statistics, report",
         description=(
@@ -220,63 +223,76 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
             "the same command does only the runs that are missing; a changed setting never "
             "reuses an old run."
         ),
+        examples=[
+            "tripleentropy compare --train mine.csv --output-dir runs/mine",
+            "tripleentropy compare --task SST2 --methods ce,tripleentropy,setfit --train-sizes 16/class "
+            "--output-dir runs/sst2",
+            "tripleentropy compare --task CR --tune 20 --output-dir runs/cr-tuned",
+        ],
+        docs="docs/compare.md",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
+    data = parser.add_argument_group("data")
+    source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="a SentEval task (MR, CR, SUBJ, MPQA, TREC, SST2, SST5, MRPC)")
     source.add_argument("--train", metavar="FILE", help="your training file (CSV, TSV or JSON Lines)")
-    parser.add_argument("--test", metavar="FILE",
-                        help="your test file; without it, --train is split into --folds stratified folds")
-    parser.add_argument("--eval-split", choices=("test", "validation"), default="test",
-                        help="with --task: evaluate on its test split (default) or on validation data, to choose "
-                             "settings without looking at test data: the validation split (SST2, SST5), else 5 "
-                             "stratified inner folds of the training split (TREC, MRPC), else of each seed's outer "
-                             "training part (MR, CR, SUBJ, MPQA; seed i leaves out fold i altogether)")
-    parser.add_argument("--output-dir", required=True, metavar="DIR",
+    data.add_argument("--test", metavar="FILE",
+                      help="your test file; without it, --train is split into --folds stratified folds")
+    data.add_argument("--eval-split", choices=("test", "validation"), default="test",
+                      help="with --task: evaluate on its test split (default) or on validation data, to choose "
+                           "settings without looking at test data: the validation split (SST2, SST5), else 5 "
+                           "stratified inner folds of the training split (TREC, MRPC), else of each seed's outer "
+                           "training part (MR, CR, SUBJ, MPQA; seed i leaves out fold i altogether)")
+    data.add_argument("--folds", type=int, default=None, metavar="K",
+                      help="folds for data without a test split; seed i evaluates on fold i mod K and samples "
+                           "its training set from the other folds (default: 10, the SentEval protocol; refused "
+                           "with a test split)")
+    data.add_argument("--max-eval", type=int, default=None, metavar="N",
+                      help="evaluate on a fixed stratified sample of N examples, for quick studies: one sample of "
+                           "the test set shared by every run, or with folds one sample of each fold shared by the "
+                           "runs on that fold")
+    add_data_dir_argument(data)
+    add_column_arguments(data)
+    grid = parser.add_argument_group(
+        "grid", "every method runs on every training size with every seed; the runs of one size and seed share "
+                "their training sample"
+    )
+    grid.add_argument("--methods", "--losses", dest="methods", default=_DEFAULT_METHODS,
+                      help="comma-separated methods, the baseline among them: the losses ce, tripleentropy, "
+                           "supcon (fine-tuning), logreg (logistic regression on the frozen encoder's "
+                           "features) and setfit (the SetFit library with its own settings); --losses is an alias "
+                           f"(default: {_DEFAULT_METHODS})")
+    grid.add_argument("--baseline", default="ce", metavar="METHOD[,METHOD]",
+                      help="what every method is compared against, one of --methods; several, e.g. "
+                           "ce,setfit, give one comparison table each (default: ce)")
+    grid.add_argument("--train-sizes", default="20,100", metavar="SIZES",
+                      help="comma-separated training-set sizes: N examples (a stratified sample), N/class (N "
+                           "examples of every class, as SetFit's few-shot tables sample), 'full' for all "
+                           "(default: 20,100)")
+    grid.add_argument("--seeds", type=int, default=5, metavar="N",
+                      help="seeds per size: each draws its own training sample and initial head (default: 5)")
+    output = parser.add_argument_group("running and output")
+    output.add_argument("--output-dir", required=True, metavar="DIR",
                         help="where runs, summary, report and plots go; processes given the same grid and DIR split "
                              "its runs (each run is claimed by one) and each reports the whole grid")
-    parser.add_argument("--methods", "--losses", dest="methods", default=_DEFAULT_METHODS,
-                        help="comma-separated methods, the baseline among them: the losses ce, tripleentropy, "
-                             "supcon (fine-tuning), logreg (logistic regression on the frozen encoder's "
-                             "features) and setfit (the SetFit library with its own settings); --losses is an alias "
-                             f"(default: {_DEFAULT_METHODS})")
-    parser.add_argument("--baseline", default="ce", metavar="METHOD[,METHOD]",
-                        help="what every method is compared against, one of --methods; several, e.g. "
-                             "ce,setfit, give one comparison table each (default: ce)")
-    parser.add_argument("--train-sizes", default="20,100", metavar="SIZES",
-                        help="comma-separated training-set sizes: N examples (a stratified sample), N/class (N "
-                             "examples of every class, as SetFit's few-shot tables sample), 'full' for all "
-                             "(default: 20,100)")
-    parser.add_argument("--seeds", type=int, default=5, metavar="N",
-                        help="seeds per size: each draws its own training sample and initial head (default: 5)")
-    parser.add_argument("--folds", type=int, default=None, metavar="K",
-                        help="folds for data without a test split; seed i evaluates on fold i mod K and samples "
-                             "its training set from the other folds (default: 10, the SentEval protocol; refused "
-                             "with a test split)")
-    parser.add_argument("--max-eval", type=int, default=None, metavar="N",
-                        help="evaluate on a fixed stratified sample of N examples, for quick studies: one sample of "
-                             "the test set shared by every run, or with folds one sample of each fold shared by the "
-                             "runs on that fold")
-    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of training settings")
-    _add_jobs_flag(parser)
-    parser.add_argument("--shard", metavar="I/N",
-                        help="run only part I of N disjoint parts of the grid (1/N to N/N; each training size and seed "
-                             "with all its losses is one unit), e.g. one part per task of a Slurm array sharing DIR; "
-                             "every part writes the summary of the runs stored so far")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: write summary, report and plots from the runs of this grid already in DIR")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_jobs_flag(output)
+    output.add_argument("--shard", metavar="I/N",
+                        help="run only part I of N disjoint parts of the grid (1/N to N/N; each training size and "
+                             "seed with all its methods is one unit), e.g. one part per task of a Slurm array "
+                             "sharing DIR; every part writes the summary of the runs stored so far")
+    output.add_argument("--report-only", action="store_true",
+                        help="train nothing: write summary, report and plots from the runs of this grid already in "
+                             "DIR")
+    output.add_argument("--quiet", action="store_true", help="no progress bar")
     tuning = parser.add_argument_group(
         "equal-budget tuning",
-        "--tune N first tunes every loss with the same N Optuna trials per training size (and outer fold), on the "
-        "same validation data, disjoint from every evaluation set: the task's validation split, else stratified "
-        "inner folds of the training data (of each outer fold's training part, with folds); --max-eval caps it too. "
-        "The runs then use each loss's best settings. Settings given as flags or in --config stay fixed (for one "
-        "loss with LOSS=VALUE). Search spaces: see `tripleentropy tune --help`",
+        "--tune N first tunes every method with the same N Optuna trials per training size (and outer fold), on "
+        "the same validation data, disjoint from every evaluation set: the task's validation split, else "
+        "stratified inner folds of the training data (of each outer fold's training part, with folds); --max-eval "
+        "caps it too. The runs then use each method's best settings. Settings given as flags or in --config stay "
+        "fixed (for one method with METHOD=VALUE). Search spaces: see `tripleentropy tune --help`",
     )
-    tuning.add_argument("--tune", type=int, metavar="N", help="Optuna trials per loss, training size and fold")
+    tuning.add_argument("--tune", type=int, metavar="N", help="Optuna trials per method, training size and fold")
     add_tuning_flags(tuning)
-    add_data_dir_argument(parser)
-    add_column_arguments(parser)
     _add_training_flags(parser)
     parser.set_defaults(handler=_compare, validate=validate_compare)
 
@@ -406,10 +422,16 @@ def _compare(args: argparse.Namespace) -> int:
 def register_reproduce(subparsers: argparse._SubParsersAction) -> None:
     from .presets import PRESETS
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "reproduce",
         help="run the paper's experiment grid (or a CPU-sized version of it)",
         description="Presets: " + "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()),
+        examples=[
+            "tripleentropy reproduce --preset smoke --output-dir runs/smoke",
+            "tripleentropy reproduce --preset quick --tasks CR,SST2 --seeds 3 --output-dir runs/quick",
+        ],
+        docs="docs/reproduce.md",
     )
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS), help="which grid to run")
     parser.add_argument("--output-dir", required=True, metavar="DIR",

@@ -115,7 +115,7 @@ def paired_test(differences: Sequence[float]) -> dict[str, Any]:
 
     Returns ``n_pairs``, ``mean_diff``, ``std_diff``, ``ci95`` ([low, high]), ``p_value`` (paired
     t-test: a one-sample t-test of the differences against 0), ``wilcoxon_p``, ``wins``, ``losses``,
-    ``ties`` (|difference| < 1e-9) and ``note`` (why a value is None, else None). With fewer than 2
+    ``ties`` (``|difference| < 1e-9``) and ``note`` (why a value is None, else None). With fewer than 2
     pairs, or differences all equal, the interval and tests are undefined and are None.
     """
     diffs = np.asarray(differences, dtype=float)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from dataclasses import fields, replace
 from typing import Any, NamedTuple
 
+from ..cli_help import add_command
 from ..data import add_column_arguments, add_data_dir_argument
 from ..errors import UserError
 from .search_space import format_search_spaces, tuned_space
@@ -73,11 +73,11 @@ def fixed_by_flags(args: argparse.Namespace) -> set[str]:
 def register_tune(subparsers: argparse._SubParsersAction) -> None:
     from ..training.cli import _add_config_flags
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "tune",
         help="search a method's settings with Optuna on validation data (resumable, shared across machines)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="\n\n".join(textwrap.fill(paragraph, 100) for paragraph in (
+        description="\n\n".join((
             "Search the settings of one method (--loss) for one training size with Optuna: a seeded TPE sampler, "
             "median pruning on the validation accuracy reported during training, and a trial's value the mean "
             "validation accuracy over --tune-seeds training samples. Validation data only: the task's validation "
@@ -89,19 +89,26 @@ def register_tune(subparsers: argparse._SubParsersAction) -> None:
             "Settings given as flags or in --config are fixed; the rest of the method's search space is searched.",
         )),
         epilog="search spaces:\n" + "\n".join(f"  {line}" for line in format_search_spaces().splitlines()),
+        examples=[
+            "tripleentropy tune --task SST2 --train-size 16/class --n-trials 30 --output-dir runs/tune-sst2",
+            "tripleentropy tune --train train.csv --validation dev.csv --loss ce --n-trials 20 "
+            "--output-dir runs/tune-ce",
+        ],
+        docs="docs/tuning.md",
     )
-    parser.add_argument("--output-dir", required=True, metavar="DIR", help="where the study and its outputs go")
-    parser.add_argument("--n-trials", type=int, required=True, metavar="N",
-                        help="finished (complete or pruned) trials the study ends with, over all its processes")
-    parser.add_argument("--max-eval", type=int, default=None, metavar="N",
-                        help="validate on a fixed stratified sample of N examples of each validation set")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (these are fixed)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_tuning_flags(parser.add_argument_group("the study"))
-    _add_config_flags(parser.add_argument_group("training settings (each one given is fixed, not searched)"),
-                      skip=_TUNE_OWNS)
-    add_data_dir_argument(parser)
-    add_column_arguments(parser)
+    study = parser.add_argument_group("the study")
+    study.add_argument("--n-trials", type=int, required=True, metavar="N",
+                       help="finished (complete or pruned) trials the study ends with, over all its processes")
+    add_tuning_flags(study)
+    groups = _add_config_flags(parser, skip=_TUNE_OWNS)
+    groups["data"].add_argument("--max-eval", type=int, default=None, metavar="N",
+                                help="validate on a fixed stratified sample of N examples of each validation set")
+    add_data_dir_argument(groups["data"])
+    add_column_arguments(groups["data"])
+    groups["output"].add_argument("--output-dir", required=True, metavar="DIR",
+                                  help="where the study and its outputs go")
+    groups["output"].add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_tune, validate=validate_tune)
 
 

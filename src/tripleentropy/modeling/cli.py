@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..cli_help import add_command
 from .packaged import PACKAGED_MODELS, model_cache_dir, model_status
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``models`` command."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "models",
         help="list the --model shortcuts: installed?, parameters, disk, license",
         description=(
@@ -18,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and ready to load (mpnet is unzipped into the user cache on first use), its parameters, "
             "the disk its files take now, its license, and how to install it. Changes nothing."
         ),
+        examples=["tripleentropy models", "tripleentropy models --json"],
+        docs="docs/guide.md",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")
     parser.set_defaults(handler=_list)

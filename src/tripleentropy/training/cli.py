@@ -11,11 +11,12 @@ from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
+from ..cli_help import add_command
 from ..data import Example, add_column_arguments, add_data_dir_argument, get_task, load_file, load_task, read_lines
 from ..data.cli import argument_type
 from ..errors import UserError
 from ..outputs import check_output_dir, check_output_file, write_bytes_atomic
-from .config import TrainConfig
+from .config import FLAG_GROUPS, TrainConfig
 
 _TYPES = {"int": int, "float": float, "str": str}
 _DATA_FIELDS = ("data_dir", "text_column", "text_pair_column", "label_column")
@@ -31,39 +32,46 @@ def field_type(annotation: str):
 
 def flag_help(item: Field) -> str:
     """The ``--help`` text of a ``TrainConfig`` field's flag: its help and, unless the help already
-    says it, its default (escaped for argparse)."""
+    says it or the field is unset by default (None), its default (escaped for argparse)."""
     help_text = item.metadata["help"]
-    if "default" not in help_text.lower():
-        default = item.default if item.default is not MISSING else None
-        help_text = f"{help_text} (default: {default})"
+    if item.default is not None and item.default is not MISSING and "default" not in help_text.lower():
+        help_text = f"{help_text} (default: {item.default})"
     return help_text.replace("%", "%%")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, skip: Collection[str] = ()) -> None:
-    """One flag per ``TrainConfig`` field that fine-tuning reads (less those in ``skip``); unset
-    flags stay absent so a --config file shows through."""
+def _add_config_flags(
+    parser: argparse.ArgumentParser, skip: Collection[str] = (), required: Collection[str] = ()
+) -> dict[str, argparse._ArgumentGroup]:
+    """One flag per ``TrainConfig`` field that fine-tuning reads (less those in ``skip``; those in
+    ``required`` must be given), in the argument group its metadata names; unset flags stay absent
+    so a --config file shows through. Returns the groups (``FLAG_GROUPS``) by title, for the
+    command's own flags."""
+    groups = {title: parser.add_argument_group(title) for title in FLAG_GROUPS}
     for item in fields(TrainConfig):
         if not item.metadata.get("cli", True) or not item.metadata.get("train", True) or item.name in skip:
             continue
+        group = groups[item.metadata["group"]]
         flag = "--" + item.name.replace("_", "-")
         help_text = flag_help(item)
         if str(item.type) == "bool":
-            parser.add_argument(
+            group.add_argument(
                 flag, dest=item.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
             )
             continue
         parse = item.metadata.get("parse")
         kind = argument_type(parse) if parse else field_type(item.type)
         metavar = item.metadata.get("metavar") or ("FILE" if item.name in ("train", "validation") else item.name.upper())
-        parser.add_argument(
+        group.add_argument(
             flag,
             dest=item.name,
             type=kind,
             choices=item.metadata.get("choices"),
             default=argparse.SUPPRESS,
+            required=item.name in required,
             metavar=None if item.metadata.get("choices") else metavar,
             help=help_text,
         )
+    return groups
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -82,7 +90,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def register_train(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
         help="fine-tune an encoder with TripleEntropy (or cross-entropy, or SupCon)",
         description=(
@@ -91,11 +100,17 @@ def register_train(subparsers: argparse._SubParsersAction) -> None:
             "then --config FILE, then the flags given here. Runs on CPU, one GPU, or many processes "
             "under torchrun / accelerate launch."
         ),
+        examples=[
+            "tripleentropy train --train train.csv --validation dev.csv --output-dir models/mine",
+            "tripleentropy train --task SST2 --train-size 16/class --loss ce --output-dir models/sst2-ce",
+            "tripleentropy train --train my.csv --text-column review --label-column stars --output-dir models/my",
+        ],
+        docs="docs/guide.md",
     )
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (keys are the flag names)")
-    _add_config_flags(parser)
-    add_data_dir_argument(parser)
-    add_column_arguments(parser)
+    data = _add_config_flags(parser, required={"output_dir"})["data"]
+    add_data_dir_argument(data)
+    add_column_arguments(data)
     parser.set_defaults(handler=_train, validate=validate_train)
 
 
@@ -109,7 +124,7 @@ def validate_train(args: argparse.Namespace) -> TrainConfig:
     config = config_from_args(args)
     check_data_source(config)
     if not config.output_dir:
-        raise UserError("--output-dir is required (where the trained model is saved)")
+        raise UserError("--output-dir is empty: name the folder where the trained model is saved")
     check_output_dir(config.output_dir)
     if holds_comparison(config.output_dir):
         raise UserError(
@@ -186,13 +201,19 @@ def _label_names(model) -> list[str]:
 
 
 def register_evaluate(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
         help="accuracy and F1 of a trained model on labelled data",
         description="Accuracy, macro F1, per-class F1 and the number of examples of a trained model, beside the "
                     "data's majority-class rate (the accuracy of always predicting its most frequent class, "
                     "'majority_rate'); for MRPC also the F1 of the paraphrase class (the measure the literature "
                     "reports), as 'f1'.",
+        examples=[
+            "tripleentropy evaluate --model-dir models/mine --data test.csv",
+            "tripleentropy evaluate --model-dir models/sst2-ce --task SST2 --json",
+        ],
+        docs="docs/guide.md",
     )
     parser.add_argument("--model-dir", required=True, metavar="DIR", help="a directory written by 'train'")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -277,7 +298,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def register_predict(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "predict",
         help="label new text with a trained model (JSON Lines out)",
         description=(
@@ -286,6 +308,11 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:
             "file (a label column, if present, is ignored), or plain text with one example per line "
             "(a .txt file, or - for standard input)."
         ),
+        examples=[
+            "tripleentropy predict --model-dir models/mine --input new.csv --output predictions.jsonl",
+            "tripleentropy predict --model-dir models/mine --input new.txt",
+        ],
+        docs="docs/guide.md",
     )
     parser.add_argument("--model-dir", required=True, metavar="DIR", help="a directory written by 'train'")
     parser.add_argument("--input", required=True, metavar="FILE", help="input file, or - for standard input")

@@ -63,8 +63,14 @@ def _recipe_help(name: str) -> str:
     return f" (default: {RECIPES['default'][name]}; --recipe classic: {RECIPES['classic'][name]})"
 
 
-def _flag(help_text: str, **extra: Any) -> dict[str, Any]:
-    return {"help": help_text, **extra}
+#: The groups of the ``train`` flags, in the order ``--help`` shows them; each field's metadata
+#: names its own (``group``), so that a new field lands in one.
+FLAG_GROUPS = ("data", "model and loss", "optimisation", "output")
+_DATA, _MODEL_AND_LOSS, _OPTIMISATION, _OUTPUT = FLAG_GROUPS
+
+
+def _flag(help_text: str, *, group: str, **extra: Any) -> dict[str, Any]:
+    return {"help": help_text, "group": group, **extra}
 
 
 @dataclass
@@ -79,18 +85,21 @@ class TrainConfig:
     """
 
     # data
-    task: str | None = field(default=None, metadata=_flag("a SentEval task by name (CR, MR, SST2, ...)"))
-    train: str | None = field(default=None, metadata=_flag("a training file (CSV, TSV, JSON Lines)"))
-    validation: str | None = field(default=None, metadata=_flag("a validation file, evaluated after each epoch"))
-    data_dir: str | None = field(default=None, metadata=_flag("directory of the SentEval data", cli=False))
-    text_column: str = field(default="text", metadata=_flag("text column of the files", cli=False))
-    text_pair_column: str | None = field(default=None, metadata=_flag("second-text column", cli=False))
-    label_column: str = field(default="label", metadata=_flag("label column of the files", cli=False))
+    task: str | None = field(default=None, metadata=_flag("a SentEval task by name (CR, MR, SST2, ...)", group=_DATA))
+    train: str | None = field(default=None, metadata=_flag("a training file (CSV, TSV, JSON Lines)", group=_DATA))
+    validation: str | None = field(
+        default=None, metadata=_flag("a validation file, evaluated after each epoch", group=_DATA)
+    )
+    data_dir: str | None = field(default=None, metadata=_flag("directory of the SentEval data", group=_DATA, cli=False))
+    text_column: str = field(default="text", metadata=_flag("text column of the files", group=_DATA, cli=False))
+    text_pair_column: str | None = field(default=None, metadata=_flag("second-text column", group=_DATA, cli=False))
+    label_column: str = field(default="label", metadata=_flag("label column of the files", group=_DATA, cli=False))
     train_size: int | str | None = field(
         default=None,
         metadata=_flag("train on a stratified sample of this many examples, or with N/class on N examples of every "
-                       "class (drawn with --seed)", parse=parse_sample_size, metavar="N|N/class"),
+                       "class", group=_DATA, parse=parse_sample_size, metavar="N|N/class"),
     )
+    # model and loss
     recipe: str = field(
         default="default",
         metadata=_flag(
@@ -99,15 +108,15 @@ class TrainConfig:
             "tokens, k-means centers on the pooled vector) or classic (the settings of versions before 0.2: "
             "[CLS] through the pooler, a random head, 3 epochs at lr 1e-4, 64 tokens, uniform centers on the "
             "tokens)",
-            choices=tuple(RECIPES),
+            group=_MODEL_AND_LOSS, choices=tuple(RECIPES),
         ),
     )
-    # model and loss
     model: str = field(
         default="minilm",
         metadata=_flag(
             "a shortcut: 'minilm' (the bundled all-MiniLM-L6-v2) or 'mpnet' (all-mpnet-base-v2, after `make "
-            "mpnet`); `tripleentropy models` lists them. Or a local model directory, or a hub id"
+            "mpnet`); `tripleentropy models` lists them. Or a local model directory, or a hub id",
+            group=_MODEL_AND_LOSS,
         ),
     )
     pooling: str | None = field(
@@ -117,7 +126,7 @@ class TrainConfig:
             "mean (the masked mean of the last hidden states, L2-normalised when the checkpoint's "
             "sentence-transformers modules say so) or auto (mean for a sentence-transformers checkpoint "
             "read through mean pooling, such as minilm; cls otherwise)" + _recipe_help("pooling"),
-            choices=POOLINGS,
+            group=_MODEL_AND_LOSS, choices=POOLINGS,
         ),
     )
     head_init: str | None = field(
@@ -126,27 +135,37 @@ class TrainConfig:
             "how the classification head starts: random, or probe (a logistic regression fitted on the "
             "frozen features it reads from the training sample, then everything is fine-tuned: LP-FT)"
             + _recipe_help("head_init"),
-            choices=HEAD_INITS,
+            group=_MODEL_AND_LOSS, choices=HEAD_INITS,
         ),
     )
     loss: str = field(
         default="tripleentropy",
-        metadata=_flag("tripleentropy (CE + SoftTriple), ce (cross-entropy only) or supcon (CE + SupCon)", choices=LOSSES),
+        metadata=_flag("tripleentropy (CE + SoftTriple), ce (cross-entropy only) or supcon (CE + SupCon)",
+                       group=_MODEL_AND_LOSS, choices=LOSSES),
     )
     beta: float | None = field(
         default=None,
         metadata=_flag(
             "weight of the cross-entropy term; the other term (SoftTriple or SupCon) gets 1 - beta. Default 0.4 "
-            "for tripleentropy (the authors'), 0.1 for supcon (Gunel et al. 2021's few-shot lambda = 1 - beta = 0.9)"
+            "for tripleentropy (the authors'), 0.1 for supcon (Gunel et al. 2021's few-shot lambda = 1 - beta = 0.9)",
+            group=_MODEL_AND_LOSS,
         ),
     )
-    la: float = field(default=8.0, metadata=_flag("SoftTriple lambda: scale of the class similarities"))
-    gamma: float = field(default=0.1, metadata=_flag("SoftTriple gamma: temperature of the softmax over a class's centers"))
-    margin: float = field(default=0.1, metadata=_flag("SoftTriple margin delta"))
-    centers: int = field(default=5, metadata=_flag("SoftTriple centers per class (K)"))
-    tau: float = field(default=0.2, metadata=_flag("SoftTriple weight of the regulariser that merges centers"))
+    la: float = field(
+        default=8.0, metadata=_flag("SoftTriple lambda: scale of the class similarities", group=_MODEL_AND_LOSS)
+    )
+    gamma: float = field(
+        default=0.1,
+        metadata=_flag("SoftTriple gamma: temperature of the softmax over a class's centers", group=_MODEL_AND_LOSS),
+    )
+    margin: float = field(default=0.1, metadata=_flag("SoftTriple margin delta", group=_MODEL_AND_LOSS))
+    centers: int = field(default=5, metadata=_flag("SoftTriple centers per class (K)", group=_MODEL_AND_LOSS))
+    tau: float = field(
+        default=0.2, metadata=_flag("SoftTriple weight of the regulariser that merges centers", group=_MODEL_AND_LOSS)
+    )
     temperature: float = field(
-        default=0.3, metadata=_flag("SupCon temperature (0.3: Gunel et al. 2021's few-shot value)")
+        default=0.3,
+        metadata=_flag("SupCon temperature (0.3: Gunel et al. 2021's few-shot value)", group=_MODEL_AND_LOSS),
     )
     softtriple_input: str | None = field(
         default=None,
@@ -155,7 +174,7 @@ class TrainConfig:
             "code: every batch padded to the longest example of the training sample, at most --max-length, "
             "and the padding included), cls (first token) or mean (what the head reads: the pooled vector "
             "with mean pooling, else the mean of the tokens)" + _recipe_help("softtriple_input"),
-            choices=SOFTTRIPLE_INPUTS,
+            group=_MODEL_AND_LOSS, choices=SOFTTRIPLE_INPUTS,
         ),
     )
     center_init: str | None = field(
@@ -167,15 +186,17 @@ class TrainConfig:
             "C=2, K=5, so they turn more slowly at the same learning rate), or kmeans (K per class by k-means "
             "of that class's training embeddings as SoftTriple reads them; the class mean plus small noise "
             "when it has fewer points than K)" + _recipe_help("center_init"),
-            choices=CENTER_INITS,
+            group=_MODEL_AND_LOSS, choices=CENTER_INITS,
         ),
     )
     center_lr: float = field(
-        default=1e-2, metadata=_flag("learning rate of the SoftTriple centers (own group, no weight decay)")
+        default=1e-2,
+        metadata=_flag("learning rate of the SoftTriple centers (own group, no weight decay)", group=_MODEL_AND_LOSS),
     )
     # optimisation
     lr: float | None = field(
-        default=None, metadata=_flag("learning rate of the encoder and the head" + _recipe_help("lr"))
+        default=None,
+        metadata=_flag("learning rate of the encoder and the head" + _recipe_help("lr"), group=_OPTIMISATION),
     )
     epochs: float | str | None = field(
         default=None,
@@ -183,79 +204,102 @@ class TrainConfig:
             "training epochs, or auto: 8 epochs on small samples, fewer on large ones so that training takes "
             f"about {AUTO_EPOCH_STEPS} optimizer steps, never fewer than 3 (with --min-steps on top)"
             + _recipe_help("epochs"),
-            parse=parse_epochs, metavar="N|auto",
+            group=_OPTIMISATION, parse=parse_epochs, metavar="N|auto",
         ),
     )
     max_steps: int | None = field(
         default=None,
-        metadata=_flag("train exactly this many optimizer steps, repeating epochs (overrides --epochs and --min-steps)"),
+        metadata=_flag("train exactly this many optimizer steps, repeating epochs (overrides --epochs and "
+                       "--min-steps)", group=_OPTIMISATION),
     )
     min_steps: int | None = field(
         default=None,
         metadata=_flag(
             "train at least this many optimizer steps: more epochs when --epochs gives fewer (0: off)"
-            + _recipe_help("min_steps")
+            + _recipe_help("min_steps"),
+            group=_OPTIMISATION,
         ),
     )
-    batch_size: int = field(default=16, metadata=_flag("training batch size per process"))
+    batch_size: int = field(default=16, metadata=_flag("training batch size per process", group=_OPTIMISATION))
     gradient_accumulation_steps: int = field(
         default=1,
         metadata=_flag(
             "add up the gradients of this many batches of --batch-size before each optimizer step: "
             "one step's batch is then made of micro-batches grouped by length and each padded to its "
-            "own longest example, so less padding (SupCon contrasts within each micro-batch)"
+            "own longest example, so less padding (SupCon contrasts within each micro-batch)",
+            group=_OPTIMISATION,
         ),
     )
     max_length: int | None = field(
         default=None,
         metadata=_flag(
             "longest input in tokens; longer input is truncated (each batch is padded to its own longest "
-            "example, so short texts cost no more)" + _recipe_help("max_length")
+            "example, so short texts cost no more)" + _recipe_help("max_length"),
+            group=_OPTIMISATION,
         ),
     )
-    warmup_steps: int = field(default=10, metadata=_flag("linear warm-up steps of the learning rate"))
+    warmup_steps: int = field(
+        default=10, metadata=_flag("linear warm-up steps of the learning rate", group=_OPTIMISATION)
+    )
     warmup_ratio: float | None = field(
         default=None,
-        metadata=_flag("linear warm-up over this fraction of the optimizer steps, in [0, 1) (replaces --warmup-steps)"),
+        metadata=_flag("linear warm-up over this fraction of the optimizer steps, in [0, 1) (replaces "
+                       "--warmup-steps)", group=_OPTIMISATION),
     )
     scheduler: str = field(
-        default="cosine", metadata=_flag("learning-rate decay after the warm-up", choices=SCHEDULERS)
+        default="cosine",
+        metadata=_flag("learning-rate decay after the warm-up", group=_OPTIMISATION, choices=SCHEDULERS),
     )
-    weight_decay: float = field(default=0.01, metadata=_flag("AdamW weight decay (not on biases, LayerNorm, centers)"))
-    seed: int = field(default=42, metadata=_flag("random seed: the same seed gives the same result"))
-    bf16: bool = field(default=False, metadata=_flag("train with bfloat16 autocast (the loss stays float32)"))
+    weight_decay: float = field(
+        default=0.01, metadata=_flag("AdamW weight decay (not on biases, LayerNorm, centers)", group=_OPTIMISATION)
+    )
+    seed: int = field(
+        default=42,
+        metadata=_flag("random seed, of the --train-size sample too: the same seed gives the same result",
+                       group=_OPTIMISATION),
+    )
+    bf16: bool = field(
+        default=False, metadata=_flag("train with bfloat16 autocast (the loss stays float32)", group=_OPTIMISATION)
+    )
     group_by_length: bool = field(
-        default=True, metadata=_flag("batch examples of similar length together (less padding)")
+        default=True, metadata=_flag("batch examples of similar length together (less padding)", group=_OPTIMISATION)
     )
-    eval_batch_size: int = field(default=128, metadata=_flag("batch size of evaluation"))
+    eval_batch_size: int = field(default=128, metadata=_flag("batch size of evaluation", group=_OPTIMISATION))
     setfit_iterations: int | None = field(
         default=20,
         metadata=_flag(
             "compare's setfit method only: text pairs drawn per training example, half similar and half "
-            "dissimilar (setfit's num_iterations); 20 is the SetFit paper's number, which beat setfit's own "
-            "choice on 16-example samples; null in a --config file gives setfit's own choice, which draws "
-            "every pair once and oversamples the rarer kind",
-            train=False,
+            "dissimilar (setfit's num_iterations); 20 is the SetFit paper's number; null in a --config file "
+            "gives setfit's own choice, which draws every pair once and oversamples the rarer kind",
+            group=_OPTIMISATION, train=False,
         ),
     )
     early_stopping_patience: int = field(
         default=0,
         metadata=_flag(
             "stop after this many epochs without a better validation accuracy and keep the best (0: off); "
-            "needs validation data (--validation FILE, or a task with a validation split)"
+            "needs validation data (--validation FILE, or a task with a validation split)",
+            group=_OPTIMISATION,
         ),
     )
     # output
-    output_dir: str | None = field(default=None, metadata=_flag("where the model, checkpoints and logs go"))
-    resume: bool = field(default=False, metadata=_flag("continue from the last checkpoint in --output-dir"))
-    save_steps: int = field(default=0, metadata=_flag("save a checkpoint every N steps (0: at the end of each epoch)"))
-    save_total_limit: int = field(default=2, metadata=_flag("checkpoints to keep"))
-    logging_steps: int = field(default=10, metadata=_flag("log the loss and its parts every N steps"))
+    output_dir: str | None = field(
+        default=None, metadata=_flag("where the model, checkpoints and logs go", group=_OUTPUT, metavar="DIR")
+    )
+    resume: bool = field(
+        default=False, metadata=_flag("continue from the last checkpoint in --output-dir", group=_OUTPUT)
+    )
+    save_steps: int = field(
+        default=0, metadata=_flag("save a checkpoint every N steps (0: at the end of each epoch)", group=_OUTPUT)
+    )
+    save_total_limit: int = field(default=2, metadata=_flag("checkpoints to keep", group=_OUTPUT))
+    logging_steps: int = field(default=10, metadata=_flag("log the loss and its parts every N steps", group=_OUTPUT))
     report_to: str = field(
         default="none",
         metadata=_flag(
             "where logs go besides the console: none, all, or comma-separated integrations such as tensorboard "
-            "or wandb (each needs its package, e.g. pip install tensorboard)"
+            "or wandb (each needs its package, e.g. pip install tensorboard)",
+            group=_OUTPUT,
         ),
     )
 

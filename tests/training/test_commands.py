@@ -17,7 +17,7 @@ from tests.tiny_models import pairs, sentences, write_csv
 from tripleentropy.cli import main
 
 LABELS = ["neg", "pos"]
-FAST = ["--epochs", "5", "--min-steps", "0", "--lr", "5e-3", "--batch-size", "8", "--warmup-steps", "2", "--logging-steps", "4"]
+FAST = ["--recipe", "classic", "--epochs", "5", "--lr", "5e-3", "--batch-size", "8", "--warmup-steps", "2", "--logging-steps", "4"]
 
 
 def _run(*argv, timeout=120, **kwargs):
